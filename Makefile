@@ -1,0 +1,28 @@
+# The two commands (README): `make run` starts the app on SQLite with demo data;
+# `make test` runs the whole suite. Both install everything first, into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app ops_portal
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install demo-reset lint
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+demo-reset: install
+	$(FLASK) demo --reset

@@ -1,0 +1,18 @@
+"""Flask-Login's user loader: sessions carry "user_id:session_version"."""
+
+from __future__ import annotations
+
+from .extensions import db, login_manager
+from .models import User
+
+
+@login_manager.user_loader
+def load_user(session_id: str) -> User | None:
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    # A session minted before the last logout or password change is dead.
+    if user is None or user.session_version != int(version):
+        return None
+    return user

@@ -1,0 +1,115 @@
+"""Operations commands: `flask --app ops_portal users ...`, `... demo`. Script output is JSON lines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .domain.errors import DomainError
+from .services import accounts, demo
+
+users = AppGroup("users", help="Create users, import them in bulk, issue API tokens.")
+
+
+def _emit(data: dict) -> None:
+    click.echo(json.dumps(data))
+
+
+def _fail(error: DomainError) -> None:
+    raise click.ClickException(error.detail)
+
+
+def _user_line(user, token: str | None) -> dict:
+    line = {"id": user.id, "email": user.email, "role": user.role}
+    if token:
+        line["token"] = token
+    return line
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--role", required=True, help="CUSTOMER, PROVIDER, ADMIN or SYSTEM")
+@click.option("--password", default=None, help="omit for SYSTEM accounts and token-only users")
+@click.option("--token", "with_token", is_flag=True, help="also issue an API token")
+def create_user(email, name, role, password, with_token):
+    """Create one user; prints {"id", "email", "role", "token"?}."""
+    try:
+        user, token = accounts.create_user(email, name, role, password, with_token=with_token)
+    except DomainError as error:
+        _fail(error)
+    _emit(_user_line(user, token))
+
+
+@users.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--tokens", "with_tokens", is_flag=True, help="issue an API token for each user")
+def import_users(csv_file, with_tokens):
+    """Create many users from CSV (email,name,role[,password]) in one transaction."""
+    reader = csv.DictReader(csv_file)
+    missing = {"email", "name", "role"} - set(reader.fieldnames or [])
+    if missing:
+        raise click.ClickException(f"CSV header lacks column(s): {', '.join(sorted(missing))}")
+    new_users = []
+    for line_number, row in enumerate(reader, start=2):
+        try:
+            new_users.append(
+                accounts.validate_new_user(
+                    row.get("email"), row.get("name"), row.get("role"), row.get("password") or None
+                )
+            )
+        except DomainError as error:
+            raise click.ClickException(f"line {line_number}: {error.detail}") from None
+    if not new_users:
+        raise click.ClickException("the CSV file has no users")
+    try:
+        created = accounts.create_users(new_users, with_tokens=with_tokens)
+    except DomainError as error:
+        _fail(error)
+    for user, token in created:
+        _emit(_user_line(user, token))
+
+
+@users.command("token")
+@click.argument("email")
+def issue_token(email):
+    """Issue a new API token for a user; prints it."""
+    try:
+        click.echo(accounts.issue_token(email))
+    except DomainError as error:
+        _fail(error)
+
+
+@click.command("demo")
+@click.option("--reset", is_flag=True, help="rebuild the database first (all data is lost)")
+def demo_command(reset):
+    """Load demo accounts and bookings in every status; print the logins."""
+    if reset:
+        demo.reset()
+    if demo.has_data():
+        click.echo("The database already has data; use --reset to rebuild the demo.", err=True)
+        _print_logins(None)
+        return
+    loaded = demo.load()
+    _print_logins(loaded)
+
+
+def _print_logins(loaded: dict | None) -> None:
+    for email, name, role in demo.DEMO_ACCOUNTS:
+        line = {"email": email, "name": name, "role": role.value}
+        if role.value != "SYSTEM":
+            line["password"] = demo.DEMO_PASSWORD
+        if loaded and loaded["tokens"].get(email):
+            line["token"] = loaded["tokens"][email]
+        _emit(line)
+    sys.stdout.flush()
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(demo_command)

@@ -1,0 +1,1 @@
+"""Plain-Python domain: statuses, roles, the lifecycle table and domain errors."""

@@ -1,0 +1,46 @@
+"""Domain errors with business names. One handler (ops_portal.errors) maps them to HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A request the rules refuse. `booking` (when set) is the booking as it now is."""
+
+    def __init__(self, detail: str, *, booking: Any = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.booking = booking
+
+
+class InvalidInput(DomainError):
+    """The request itself is malformed: a missing, mistyped or out-of-range field."""
+
+
+class TransitionNotAllowed(DomainError):
+    """The lifecycle table has no such move from the booking's current status."""
+
+
+class NotPermitted(DomainError):
+    """The actor's role or relation to the booking does not allow this."""
+
+
+class ProviderBusy(NotPermitted):
+    """Assign to a provider who is not AVAILABLE."""
+
+
+class NotFound(DomainError):
+    """No such booking, provider or user."""
+
+
+class StaleBooking(DomainError):
+    """The client acted on a version of the booking that is no longer current."""
+
+
+class ConflictInFlight(DomainError):
+    """A request with the same idempotency key is still being processed."""
+
+
+class NotAuthenticated(DomainError):
+    """No valid credentials (API: a missing, unknown or revoked bearer token)."""

@@ -1,0 +1,246 @@
+"""The booking lifecycle (SPEC §2) as data.
+
+Everything else derives from `LIFECYCLE`: the service guard, the buttons a person sees, the API's
+action routes and the tests' matrix. Nothing here imports Flask or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
+# A provider is BUSY while any booking of theirs is in one of these.
+ACTIVE = frozenset({Status.ASSIGNED, Status.IN_PROGRESS})
+
+
+class Role(StrEnum):
+    CUSTOMER = "CUSTOMER"
+    PROVIDER = "PROVIDER"
+    ADMIN = "ADMIN"
+    SYSTEM = "SYSTEM"
+
+
+class Availability(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    BUSY = "BUSY"
+    INACTIVE = "INACTIVE"
+
+
+class Source(StrEnum):
+    WEB = "web"
+    API = "api"
+    SYSTEM = "system"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    CANCEL = "cancel"
+    ASSIGN = "assign"
+    FORCE_ASSIGN = "force-assign"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    COMPLETE = "complete"
+    RETRY = "retry"
+    FORCE_CANCEL = "force-cancel"
+    MARK_FAILED = "mark-failed"
+
+
+class Relation(StrEnum):
+    """Which tie to the booking the actor must have, beyond their role."""
+
+    ANY = "any"  # the role alone suffices (admin, system)
+    OWNER = "owner"  # the customer who owns the booking
+    ASSIGNED = "assigned"  # the provider assigned to it now
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    sources: frozenset[Status]  # empty for create
+    target: Status
+    roles: frozenset[Role]
+    relation: Relation = Relation.ANY
+    takes_provider: bool = False  # assign / force-assign name a provider
+    checks_availability: bool = False
+    forced: bool = False
+    releases_provider: bool = False  # the booking's provider_id is cleared
+    reason_required: bool = False  # the service refuses the action without one
+    asks_reason: bool = False  # pages ask for a reason (the API accepts one)
+    label: str = ""
+    # Why the action is refused from a status it does not allow, when there is more to say.
+    refusal_hint: str = ""
+
+
+def _rule(action: Action, sources, target: Status, roles, **kwargs) -> Rule:
+    return Rule(action, frozenset(sources), target, frozenset(roles), **kwargs)
+
+
+S, R = Status, Role
+_ADMIN_SYSTEM = (R.ADMIN, R.SYSTEM)
+
+LIFECYCLE: dict[Action, Rule] = {
+    rule.action: rule
+    for rule in (
+        _rule(Action.CREATE, (), S.PENDING, (R.CUSTOMER,), label="Request"),
+        _rule(
+            Action.CANCEL,
+            (S.PENDING, S.ASSIGNED, S.REJECTED),
+            S.CANCELLED,
+            (R.CUSTOMER,),
+            relation=Relation.OWNER,
+            releases_provider=True,
+            label="Cancel booking",
+            refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
+        ),
+        _rule(
+            Action.ASSIGN,
+            (S.PENDING, S.REJECTED),
+            S.ASSIGNED,
+            _ADMIN_SYSTEM,
+            takes_provider=True,
+            checks_availability=True,
+            label="Assign",
+        ),
+        _rule(
+            Action.FORCE_ASSIGN,
+            (S.PENDING, S.ASSIGNED, S.REJECTED, S.FAILED),
+            S.ASSIGNED,
+            (R.ADMIN,),
+            takes_provider=True,
+            forced=True,
+            asks_reason=True,
+            label="Force-assign",
+        ),
+        _rule(
+            Action.ACCEPT,
+            (S.ASSIGNED,),
+            S.IN_PROGRESS,
+            (R.PROVIDER,),
+            relation=Relation.ASSIGNED,
+            label="Accept",
+        ),
+        _rule(
+            Action.REJECT,
+            (S.ASSIGNED,),
+            S.REJECTED,
+            (R.PROVIDER,),
+            relation=Relation.ASSIGNED,
+            releases_provider=True,
+            asks_reason=True,
+            label="Reject",
+        ),
+        _rule(
+            Action.COMPLETE,
+            (S.IN_PROGRESS,),
+            S.COMPLETED,
+            (R.PROVIDER,),
+            relation=Relation.ASSIGNED,
+            label="Complete",
+        ),
+        _rule(
+            Action.RETRY,
+            (S.REJECTED, S.FAILED),
+            S.PENDING,
+            _ADMIN_SYSTEM,
+            releases_provider=True,
+            label="Retry",
+        ),
+        _rule(
+            Action.FORCE_CANCEL,
+            (S.PENDING, S.ASSIGNED, S.IN_PROGRESS, S.REJECTED, S.FAILED),
+            S.CANCELLED,
+            (R.ADMIN,),
+            releases_provider=True,
+            forced=True,
+            asks_reason=True,
+            label="Force-cancel",
+        ),
+        _rule(
+            Action.MARK_FAILED,
+            (S.PENDING, S.ASSIGNED, S.IN_PROGRESS, S.REJECTED),
+            S.FAILED,
+            _ADMIN_SYSTEM,
+            releases_provider=True,
+            reason_required=True,
+            asks_reason=True,
+            label="Mark failed",
+        ),
+    )
+}
+
+# Actions on an existing booking, in the order buttons are shown.
+BOOKING_ACTIONS: tuple[Action, ...] = tuple(a for a in LIFECYCLE if a is not Action.CREATE)
+
+# Terminal statuses must be dead ends in the table itself, not only by convention.
+assert all(not (rule.sources & TERMINAL) for rule in LIFECYCLE.values())
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting. `user_id` is the account (null for built-in automation); for customers and
+    providers it is also their customer_id / provider_id."""
+
+    role: Role
+    user_id: int | None
+    source: Source = Source.API
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(Role.SYSTEM, None, Source.SYSTEM)
+
+
+@dataclass(frozen=True)
+class BookingFacts:
+    """What the table needs to know about a booking to decide who may do what."""
+
+    status: Status
+    customer_id: int
+    provider_id: int | None
+
+
+def is_related(facts: BookingFacts, actor: Actor, relation: Relation) -> bool:
+    if relation is Relation.OWNER:
+        return actor.role is Role.CUSTOMER and facts.customer_id == actor.user_id
+    if relation is Relation.ASSIGNED:
+        return (
+            actor.role is Role.PROVIDER
+            and actor.user_id is not None
+            and facts.provider_id == actor.user_id
+        )
+    return True
+
+
+def may_attempt(facts: BookingFacts, actor: Actor, action: Action) -> bool:
+    """Role and relation allow this actor the action on this booking, whatever its status."""
+    rule = LIFECYCLE[action]
+    return actor.role in rule.roles and is_related(facts, actor, rule.relation)
+
+
+def allowed_actions(facts: BookingFacts, actor: Actor) -> list[Action]:
+    """The actions this actor may take on the booking now: the buttons they see."""
+    return [
+        action
+        for action in BOOKING_ACTIONS
+        if facts.status in LIFECYCLE[action].sources and may_attempt(facts, actor, action)
+    ]
+
+
+def can_view(facts: BookingFacts, actor: Actor) -> bool:
+    """SPEC §4: customers see their own bookings, providers those assigned to them now."""
+    if actor.role in (Role.ADMIN, Role.SYSTEM):
+        return True
+    if actor.role is Role.CUSTOMER:
+        return is_related(facts, actor, Relation.OWNER)
+    return is_related(facts, actor, Relation.ASSIGNED)

@@ -1,0 +1,194 @@
+"""SQLAlchemy models. They change state; only services commit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .domain.lifecycle import ACTIVE, BookingFacts, Role, Status
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Timezone-aware UTC in and out, on SQLite (which stores no zone) and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in sorted(values))})"
+
+
+ACTIVE_SQL = _in("status", ACTIVE)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint(_in("role", Role), name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    # Null for SYSTEM accounts: they act through API tokens only.
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    is_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    # Bumped by logout and password change; sessions carrying an older one are dead.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.is_enabled and self.role != Role.SYSTEM
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+class Customer(db.Model):
+    """A user's customer profile; its id is the user's id (SPEC §7: actor_id == customer_id)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+
+class Provider(db.Model):
+    """A user's provider profile; its id is the user's id (SPEC §7: actor_id == provider_id)."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    # An inactive provider keeps their history but can no longer be assigned work.
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+
+class Booking(db.Model):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", Status), name="status_known"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.Index("ix_bookings_status_created_at", "status", "created_at"),
+        sa.Index("ix_bookings_provider_id_status", "provider_id", "status"),
+        sa.Index("ix_bookings_customer_id_created_at", "customer_id", "created_at"),
+        # Backstop for SPEC §6.1: one non-forced active booking per provider, in the database.
+        sa.Index(
+            "uq_bookings_one_active_per_provider",
+            "provider_id",
+            unique=True,
+            sqlite_where=sa.text(f"{ACTIVE_SQL} AND assignment_forced = 0"),
+            postgresql_where=sa.text(f"{ACTIVE_SQL} AND NOT assignment_forced"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.PENDING)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
+    provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
+    # True while the current assignment came from a force-assign (it may double-book).
+    assignment_forced: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
+    customer_name: Mapped[str] = mapped_column(sa.String(120))
+    service: Mapped[str] = mapped_column(sa.String(80))
+    address: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+    provider: Mapped[Provider | None] = relationship(lazy="joined")
+    events: Mapped[list["BookingEvent"]] = relationship(
+        back_populates="booking", order_by="BookingEvent.id", lazy="select"
+    )
+
+    # Optimistic-lock backstop: an UPDATE that finds another version raises StaleDataError.
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def facts(self) -> BookingFacts:
+        return BookingFacts(Status(self.status), self.customer_id, self.provider_id)
+
+
+class BookingEvent(db.Model):
+    """One state change. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "booking_events"
+    __table_args__ = (
+        sa.CheckConstraint(_in("to_status", Status), name="to_status_known"),
+        sa.CheckConstraint(_in("actor_role", Role), name="actor_role_known"),
+        sa.CheckConstraint("source IN ('api', 'system', 'web')", name="source_known"),
+        sa.Index("ix_booking_events_booking_id_id", "booking_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    actor_role: Mapped[str] = mapped_column(sa.String(16))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    forced: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    source: Mapped[str] = mapped_column(sa.String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    booking: Mapped[Booking] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship(lazy="joined")
+    provider: Mapped[Provider | None] = relationship(lazy="joined")
+
+
+class ApiToken(db.Model):
+    """A bearer token, stored as its SHA-256 (tokens are random, so no salt or slow hash needed)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

@@ -1,0 +1,141 @@
+"""Demo data for the embedded default: accounts for every role and bookings in every status,
+each made through the service layer so its history is real."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+
+from ..domain.lifecycle import Action, Actor, Role, Source
+from ..extensions import db
+from ..models import Booking, User
+from . import accounts, bookings
+
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_ACCOUNTS = [
+    ("admin@example.com", "Dana Dispatcher", Role.ADMIN),
+    ("alice@example.com", "Alice Archer", Role.CUSTOMER),
+    ("bob@example.com", "Bob Baker", Role.CUSTOMER),
+    ("carol@example.com", "Carol Chen", Role.CUSTOMER),
+    ("pat@example.com", "Pat Plumber", Role.PROVIDER),
+    ("rita@example.com", "Rita Repairs", Role.PROVIDER),
+    ("sam@example.com", "Sam Sparkle", Role.PROVIDER),
+    ("tom@example.com", "Tom Tiles", Role.PROVIDER),
+    ("uma@example.com", "Uma Upholstery", Role.PROVIDER),
+    ("automation@example.com", "Dispatch automation", Role.SYSTEM),
+]
+SERVICES = [
+    ("Deep cleaning", "12 Harbour St"),
+    ("Leaking tap", "4 Mill Lane, flat 2"),
+    ("Fix a door hinge", "88 Orchard Rd"),
+    ("Boiler service", "7 Kings Court"),
+    ("Window cleaning", "31 Station Ave"),
+    ("Tile regrouting", "19 Elm Close"),
+    ("Sofa cleaning", "2 Quay Side"),
+    ("Blocked drain", "56 Park Terrace"),
+]
+# The path of actions each demo booking takes; the last status is where it ends up.
+PATHS: list[list[Action]] = [
+    [],
+    [Action.ASSIGN],
+    [Action.ASSIGN, Action.ACCEPT],
+    [Action.ASSIGN, Action.ACCEPT, Action.COMPLETE],
+    [Action.ASSIGN, Action.REJECT],
+    [Action.CANCEL],
+    [Action.MARK_FAILED],
+    [Action.ASSIGN, Action.REJECT, Action.RETRY],
+    [Action.ASSIGN, Action.ACCEPT, Action.FORCE_CANCEL],
+    [Action.ASSIGN, Action.REJECT, Action.FORCE_ASSIGN, Action.ACCEPT, Action.COMPLETE],
+]
+REASONS = {
+    Action.REJECT: "Too far from my current job",
+    Action.MARK_FAILED: "Customer unreachable at the address",
+    Action.FORCE_CANCEL: "Duplicate of another request",
+    Action.FORCE_ASSIGN: "Only specialist available today",
+}
+
+
+def has_data() -> bool:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(User)) > 0
+
+
+def reset() -> None:
+    """Rebuild the schema from the migrations: the one sanctioned wipe, for demos only (events
+    are append-only, so the data cannot be deleted row by row)."""
+    from flask_migrate import downgrade, upgrade
+
+    db.session.remove()
+    downgrade(revision="base")
+    upgrade()
+
+
+def load(seed: int = 2026) -> dict:
+    """Create the demo accounts and ~30 bookings; returns logins and the system token."""
+    rng = random.Random(seed)
+    created = accounts.create_users(
+        [
+            accounts.validate_new_user(
+                email, name, role, None if role is Role.SYSTEM else DEMO_PASSWORD
+            )
+            for email, name, role in DEMO_ACCOUNTS
+        ],
+        with_tokens=True,
+    )
+    by_role: dict[Role, list[User]] = {}
+    tokens = {}
+    for user, token in created:
+        by_role.setdefault(Role(user.role), []).append(user)
+        tokens[user.email] = token
+    admin = Actor(Role.ADMIN, by_role[Role.ADMIN][0].id, Source.WEB)
+    system = Actor(Role.SYSTEM, by_role[Role.SYSTEM][0].id, Source.SYSTEM)
+    customers = [Actor(Role.CUSTOMER, u.id, Source.WEB) for u in by_role[Role.CUSTOMER]]
+    provider_ids = [u.id for u in by_role[Role.PROVIDER]]
+
+    today = datetime.now(timezone.utc).date()
+    for index in range(30):
+        path = PATHS[index % len(PATHS)]
+        customer = customers[index % len(customers)]
+        service, address = SERVICES[index % len(SERVICES)]
+        start = datetime.combine(
+            today + timedelta(days=rng.randint(0, 6)), time(8 + rng.randint(0, 8)), timezone.utc
+        )
+        booking = bookings.create_booking(
+            customer,
+            service=service,
+            address=address,
+            window_start=start,
+            window_end=start + timedelta(hours=2),
+            notes="Side gate is open." if index % 3 == 0 else "",
+        )
+        _walk(booking.id, path, customer, admin, system, provider_ids)
+    return {"tokens": tokens, "password": DEMO_PASSWORD}
+
+
+def _walk(booking_id, path, customer, admin, system, provider_ids) -> None:
+    for action in path:
+        booking = db.session.get(Booking, booking_id)
+        if action in (Action.ASSIGN, Action.FORCE_ASSIGN):
+            available = [
+                p.id
+                for p in bookings.providers_with_availability(admin)
+                if p.availability == "AVAILABLE" and p.id not in bookings.rejected_by(booking_id)
+            ]
+            if action is Action.ASSIGN and not available:
+                return  # every provider is busy: leave it for the dispatcher
+            candidates = available or provider_ids
+            actor = system if action is Action.ASSIGN else admin
+            bookings.perform_action(
+                actor, booking_id, action, provider_id=candidates[0], reason=REASONS.get(action)
+            )
+            continue
+        if action in (Action.ACCEPT, Action.REJECT, Action.COMPLETE):
+            actor = Actor(Role.PROVIDER, booking.provider_id, Source.WEB)
+        elif action is Action.CANCEL:
+            actor = customer
+        elif action is Action.RETRY:
+            actor = system
+        else:
+            actor = admin
+        bookings.perform_action(actor, booking_id, action, reason=REASONS.get(action))

@@ -1,0 +1,73 @@
+"""One write transaction per service call: all or nothing, and serialized where it must be.
+
+SQLite: a write transaction starts with BEGIN IMMEDIATE, so it holds the database's write lock
+from its first statement (no read-then-upgrade deadlocks between gunicorn workers); waiting for
+the lock is bounded by the busy timeout. PostgreSQL: services lock the booking and provider rows
+they decide on (SELECT ... FOR UPDATE), plus a partial unique index as a backstop.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..domain.errors import ProviderBusy, StaleBooking
+from ..extensions import db
+
+_write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+def configure_engine(engine: sa.Engine) -> None:
+    """SQLite pragmas and explicit BEGINs (pysqlite's own transaction handling is bypassed)."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """Commit everything done inside once at the end; roll all of it back on any exception."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_transaction() entered with unflushed changes in the session")
+    # End any read transaction the request began (e.g. loading the user), so the write one
+    # begins fresh: with the write lock on SQLite, with a current snapshot on PostgreSQL.
+    session.rollback()
+    token = _write_intent.set(True)
+    try:
+        yield session
+        session.commit()
+    except StaleDataError as exc:
+        session.rollback()
+        raise StaleBooking("The booking changed while this request was applied; reload it") from exc
+    except IntegrityError as exc:
+        session.rollback()
+        message = str(exc.orig)
+        # PostgreSQL names the index; SQLite names the column of the same partial unique index.
+        if "uq_bookings_one_active_per_provider" in message or "bookings.provider_id" in message:
+            raise ProviderBusy("Provider is busy") from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _write_intent.reset(token)

@@ -1,0 +1,105 @@
+"""The lifecycle table against SPEC §2, spelled out here independently, cell by cell."""
+
+import itertools
+
+import pytest
+
+from ops_portal.domain.lifecycle import (
+    BOOKING_ACTIONS,
+    LIFECYCLE,
+    TERMINAL,
+    Action,
+    Actor,
+    BookingFacts,
+    Role,
+    Source,
+    Status,
+    allowed_actions,
+    can_view,
+)
+
+P, A, I, C, R, X, F = "PENDING ASSIGNED IN_PROGRESS COMPLETED REJECTED CANCELLED FAILED".split()
+
+# SPEC §2, copied by hand: action -> (from statuses, to status, roles).
+SPEC_TABLE = {
+    "cancel": ({P, A, R}, X, {"CUSTOMER"}),
+    "assign": ({P, R}, A, {"ADMIN", "SYSTEM"}),
+    "force-assign": ({P, A, R, F}, A, {"ADMIN"}),
+    "accept": ({A}, I, {"PROVIDER"}),
+    "reject": ({A}, R, {"PROVIDER"}),
+    "complete": ({I}, C, {"PROVIDER"}),
+    "retry": ({R, F}, P, {"ADMIN", "SYSTEM"}),
+    "force-cancel": ({P, A, I, R, F}, X, {"ADMIN"}),
+    "mark-failed": ({P, A, I, R}, F, {"ADMIN", "SYSTEM"}),
+}
+RELEASING = {"cancel", "reject", "retry", "force-cancel", "mark-failed"}
+
+
+def test_table_has_exactly_the_spec_actions():
+    assert {a.value for a in BOOKING_ACTIONS} == set(SPEC_TABLE)
+    assert LIFECYCLE[Action.CREATE].target == Status.PENDING
+    assert LIFECYCLE[Action.CREATE].roles == {Role.CUSTOMER}
+
+
+@pytest.mark.parametrize("action", sorted(SPEC_TABLE))
+def test_each_action_matches_the_spec_row(action):
+    sources, target, roles = SPEC_TABLE[action]
+    rule = LIFECYCLE[Action(action)]
+    assert {s.value for s in rule.sources} == sources
+    assert rule.target.value == target
+    assert {r.value for r in rule.roles} == roles
+    assert rule.releases_provider == (action in RELEASING)
+    assert rule.forced == action.startswith("force-")
+
+
+def test_terminal_statuses_have_no_way_out():
+    assert {s.value for s in TERMINAL} == {C, X}
+    for rule in LIFECYCLE.values():
+        assert not rule.sources & TERMINAL
+
+
+def test_reason_is_required_for_mark_failed_and_asked_on_pages_for_four_actions():
+    assert {a for a, r in LIFECYCLE.items() if r.reason_required} == {Action.MARK_FAILED}
+    asked = {a.value for a, r in LIFECYCLE.items() if r.asks_reason}
+    assert asked == {"reject", "force-assign", "force-cancel", "mark-failed"}
+
+
+OWNER, STRANGER, ASSIGNED_PROVIDER, OTHER_PROVIDER = 1, 2, 10, 11
+ACTORS = {
+    "owner": Actor(Role.CUSTOMER, OWNER, Source.WEB),
+    "other_customer": Actor(Role.CUSTOMER, STRANGER, Source.WEB),
+    "provider": Actor(Role.PROVIDER, ASSIGNED_PROVIDER, Source.WEB),
+    "other_provider": Actor(Role.PROVIDER, OTHER_PROVIDER, Source.WEB),
+    "admin": Actor(Role.ADMIN, 100, Source.WEB),
+    "system": Actor(Role.SYSTEM, None, Source.SYSTEM),
+}
+
+
+def spec_allows(action: str, status: str, kind: str) -> bool:
+    sources, _, roles = SPEC_TABLE[action]
+    actor = ACTORS[kind]
+    if status not in sources or actor.role.value not in roles:
+        return False
+    if action == "cancel":
+        return kind == "owner"
+    if action in ("accept", "reject", "complete"):
+        return kind == "provider"
+    return True
+
+
+@pytest.mark.parametrize(
+    "status,kind", list(itertools.product([s.value for s in Status], ACTORS))
+)
+def test_buttons_are_exactly_the_allowed_cells(status, kind):
+    facts = BookingFacts(Status(status), OWNER, ASSIGNED_PROVIDER)
+    shown = {a.value for a in allowed_actions(facts, ACTORS[kind])}
+    assert shown == {a for a in SPEC_TABLE if spec_allows(a, status, kind)}
+
+
+def test_visibility_follows_spec_section_4():
+    assigned = BookingFacts(Status.ASSIGNED, OWNER, ASSIGNED_PROVIDER)
+    visible = {kind for kind, actor in ACTORS.items() if can_view(assigned, actor)}
+    assert visible == {"owner", "provider", "admin", "system"}
+    unassigned = BookingFacts(Status.PENDING, OWNER, None)
+    visible = {kind for kind, actor in ACTORS.items() if can_view(unassigned, actor)}
+    assert visible == {"owner", "admin", "system"}
