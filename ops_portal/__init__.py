@@ -55,11 +55,18 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .admin.views import admin
     from .api.views import api, health
+    from .auth.views import auth, unauthorized
+    from .customer.views import customer
+    from .provider.views import provider
+    from .web import register_web
 
     csrf.exempt(api)  # bearer tokens, no cookies: nothing for a cross-site form to ride on
-    app.register_blueprint(api)
-    app.register_blueprint(health)
+    for blueprint in (api, health, auth, customer, provider, admin):
+        app.register_blueprint(blueprint)
+    login_manager.unauthorized_handler(unauthorized)
+    register_web(app)
 
 
 def register_error_handlers(app: Flask) -> None:

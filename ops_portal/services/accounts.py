@@ -170,3 +170,23 @@ def check_password(user: User | None, password: str) -> bool:
         return hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def authenticate(email: str, password: str):
+    """The user for a correct email and password (never for SYSTEM or disabled accounts)."""
+    user = user_by_email(email or "")
+    if not check_password(user, password or ""):
+        return None
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def end_sessions(user_id: int) -> None:
+    """Invalidate every session of the user (logout, password change)."""
+    with write_transaction() as session:
+        session.execute(
+            sa.update(User)
+            .where(User.id == user_id)
+            .values(session_version=User.session_version + 1)
+        )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..domain.errors import (
     InvalidInput,
@@ -336,7 +336,7 @@ def provider_queue(actor: Actor, provider_id: int) -> list[Booking]:
     in_progress_first = sa.case((Booking.status == Status.IN_PROGRESS, 0), else_=1)
     return list(
         db.session.scalars(
-            sa.select(Booking)
+            _with_timeline(sa.select(Booking))
             .where(Booking.provider_id == provider_id, Booking.status.in_(ACTIVE))
             .order_by(in_progress_first, Booking.created_at, Booking.id)
         )
@@ -390,3 +390,160 @@ def providers_with_availability(actor: Actor) -> list[ProviderAvailability]:
         )
         for row in rows
     ]
+
+
+# ---------------------------------------------------------------------------------- page reads
+
+# Lanes of the dispatch board: what needs doing, in the order a dispatcher works them.
+BOARD_LANES: tuple[Status, ...] = (
+    Status.PENDING,
+    Status.REJECTED,
+    Status.FAILED,
+    Status.ASSIGNED,
+    Status.IN_PROGRESS,
+)
+ARCHIVE_STATUSES: tuple[Status, ...] = (Status.COMPLETED, Status.CANCELLED)
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Booking]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Lane:
+    status: Status
+    count: int
+    items: list[Booking]  # the oldest first, at most the lane's limit
+
+
+def _with_timeline(query):
+    # Cards show their timeline: load every listed booking's events in one more query.
+    return query.options(selectinload(Booking.events))
+
+
+def _page_number(page) -> int:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidInput("page must be a positive whole number")
+    return min(page, MAX_ID)
+
+
+def _paginate(query, page: int, per_page: int) -> Page:
+    page = _page_number(page)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    items = db.session.scalars(
+        _with_timeline(query).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Page(list(items), total, page, per_page)
+
+
+def customer_bookings(actor: Actor, *, page: int = 1, per_page: int = 10) -> Page:
+    """A customer's own bookings, newest first."""
+    if actor.role is not Role.CUSTOMER:
+        raise NotPermitted("Only customers have a list of their own bookings")
+    query = (
+        sa.select(Booking)
+        .where(Booking.customer_id == actor.user_id)
+        .order_by(Booking.created_at.desc(), Booking.id.desc())
+    )
+    return _paginate(query, page, per_page)
+
+
+def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
+    """The dispatch board: each open status's count and its oldest bookings, in two queries
+    (plus one for their timelines) however many bookings there are."""
+    if actor.role not in ADMIN_ROLES:
+        raise NotPermitted("Only dispatchers see the dispatch board")
+    counts = dict(
+        db.session.execute(
+            sa.select(Booking.status, sa.func.count())
+            .where(Booking.status.in_(BOARD_LANES))
+            .group_by(Booking.status)
+        ).all()
+    )
+    position = (
+        sa.func.row_number()
+        .over(partition_by=Booking.status, order_by=(Booking.created_at, Booking.id))
+        .label("position")
+    )
+    ranked = (
+        sa.select(Booking.id, position).where(Booking.status.in_(BOARD_LANES)).subquery()
+    )
+    items = db.session.scalars(
+        _with_timeline(sa.select(Booking))
+        .join(ranked, ranked.c.id == Booking.id)
+        .where(ranked.c.position <= per_lane)
+        .order_by(Booking.created_at, Booking.id)
+    ).all()
+    by_status: dict[str, list[Booking]] = {status: [] for status in BOARD_LANES}
+    for booking in items:
+        by_status[booking.status].append(booking)
+    return [Lane(status, counts.get(status, 0), by_status[status]) for status in BOARD_LANES]
+
+
+def archive(
+    actor: Actor,
+    *,
+    search: str = "",
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> Page:
+    """Finished bookings (completed, cancelled), newest first, searchable by booking id or
+    customer name or email."""
+    if actor.role not in ADMIN_ROLES:
+        raise NotPermitted("Only dispatchers see the archive")
+    search = _text(search, "search", max_len=120)
+    statuses = ARCHIVE_STATUSES
+    if status:
+        if status not in ARCHIVE_STATUSES:
+            raise InvalidInput(
+                f"status must be one of {', '.join(ARCHIVE_STATUSES)}, got {status!r}"
+            )
+        statuses = (Status(status),)
+    query = sa.select(Booking).where(Booking.status.in_(statuses))
+    if search:
+        number = search.lstrip("#")
+        pattern = f"%{search.lower()}%"
+        matches = [
+            sa.func.lower(Booking.customer_name).like(pattern),
+            Booking.customer_id.in_(
+                sa.select(User.id).where(
+                    sa.or_(sa.func.lower(User.name).like(pattern), User.email.like(pattern))
+                )
+            ),
+        ]
+        if number.isdigit() and int(number) <= MAX_ID:
+            matches.append(Booking.id == int(number))
+        query = query.where(sa.or_(*matches))
+    query = query.order_by(Booking.updated_at.desc(), Booking.id.desc())
+    return _paginate(query, page, per_page)
+
+
+def booking_for_card(actor: Actor, booking_id: int) -> Booking:
+    """A booking as the card of someone who just acted on it may show it: what they may see,
+    or — for a provider it was taken from a moment ago — as it now is, so a refused action
+    explains itself in the card instead of an error page."""
+    check_id(booking_id, "booking_id")
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound(f"No booking {booking_id}")
+    if can_view(booking.facts, actor):
+        return booking
+    was_involved = actor.role is Role.PROVIDER and db.session.scalar(
+        sa.select(sa.literal(True)).where(
+            BookingEvent.booking_id == booking_id, BookingEvent.provider_id == actor.user_id
+        ).limit(1)
+    )
+    if not was_involved:
+        raise NotPermitted(f"You may not see booking {booking_id}")
+    return booking

@@ -24,6 +24,9 @@ DEMO_ACCOUNTS = [
     ("sam@example.com", "Sam Sparkle", Role.PROVIDER),
     ("tom@example.com", "Tom Tiles", Role.PROVIDER),
     ("uma@example.com", "Uma Upholstery", Role.PROVIDER),
+    ("vic@example.com", "Vic Volt", Role.PROVIDER),
+    ("wes@example.com", "Wes Windows", Role.PROVIDER),
+    ("zoe@example.com", "Zoe Zinc", Role.PROVIDER),
     ("automation@example.com", "Dispatch automation", Role.SYSTEM),
 ]
 SERVICES = [

@@ -1,0 +1,1 @@
+"""The dispatcher's pages: the dispatch board and the archive."""

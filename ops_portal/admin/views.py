@@ -1,0 +1,69 @@
+"""Admin pages: the dispatch board (lanes, provider panel) and the archive."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template, request
+
+from ..domain.lifecycle import Role
+from ..services import bookings
+from ..web import gate_blueprint, register_booking_actions
+
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+gate_blueprint(admin, Role.ADMIN)
+
+
+def board_regions_oob() -> str:
+    """What else an action changes on the board: lane counts and the provider panel."""
+    return render_template(
+        "admin/_board_oob.html",
+        lanes=bookings.board_lanes(g.actor, per_lane=0),
+        providers=bookings.providers_with_availability(g.actor),
+    )
+
+
+register_booking_actions(admin, bookings.get_booking, extras=board_regions_oob)
+
+
+@admin.get("/")
+def board():
+    """The dispatch board: what needs doing, oldest first, and who is free."""
+    return render_template(
+        "admin/board.html",
+        lanes=bookings.board_lanes(g.actor),
+        providers=bookings.providers_with_availability(g.actor),
+    )
+
+
+@admin.get("/board")
+def board_regions():
+    """The board's lanes and provider panel, for the page's own polling."""
+    return render_template(
+        "admin/_board.html",
+        lanes=bookings.board_lanes(g.actor),
+        providers=bookings.providers_with_availability(g.actor),
+    )
+
+
+@admin.get("/archive")
+def archive():
+    """Completed and cancelled bookings: search, filter, pages."""
+    search = request.args.get("q", "")
+    status = request.args.get("status") or None
+    page = bookings.archive(
+        g.actor, search=search, status=status, page=request.args.get("page", 1, type=int)
+    )
+    return render_template(
+        "admin/archive.html",
+        page=page,
+        search=search,
+        status=status,
+        statuses=bookings.ARCHIVE_STATUSES,
+    )
+
+
+@admin.get("/bookings/<int:booking_id>")
+def booking_detail(booking_id: int):
+    """Any booking with its timeline."""
+    return render_template(
+        "bookings/detail.html", booking=bookings.get_booking(g.actor, booking_id)
+    )

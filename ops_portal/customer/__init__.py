@@ -1,0 +1,1 @@
+"""Customer pages: my bookings, the new-booking form, cancel."""

@@ -1,0 +1,48 @@
+"""Customer pages: parse, call one service, render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from ..domain.lifecycle import Role
+from ..services import bookings
+from ..web import gate_blueprint, register_booking_actions
+from .forms import NewBookingForm
+
+customer = Blueprint("customer", __name__, url_prefix="/customer")
+gate_blueprint(customer, Role.CUSTOMER)
+register_booking_actions(customer, bookings.get_booking)
+
+
+@customer.get("/")
+def index():
+    """My bookings, newest first."""
+    page = bookings.customer_bookings(g.actor, page=request.args.get("page", 1, type=int))
+    return render_template("customer/index.html", page=page)
+
+
+@customer.route("/bookings/new", methods=["GET", "POST"])
+def new_booking():
+    """Request a job."""
+    form = NewBookingForm()
+    if form.validate_on_submit():
+        start, end = form.window()
+        booking = bookings.create_booking(
+            g.actor,
+            service=form.service.data,
+            address=form.address.data,
+            window_start=start,
+            window_end=end,
+            notes=form.notes.data or "",
+        )
+        flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
+        return redirect(url_for("customer.index"), 303)
+    status = 400 if request.method == "POST" else 200
+    return render_template("customer/new.html", form=form), status
+
+
+@customer.get("/bookings/<int:booking_id>")
+def booking_detail(booking_id: int):
+    """One of my bookings with its timeline."""
+    booking = bookings.get_booking(g.actor, booking_id)
+    return render_template("bookings/detail.html", booking=booking)

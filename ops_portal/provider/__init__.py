@@ -1,0 +1,1 @@
+"""The provider's work queue, made for a phone."""

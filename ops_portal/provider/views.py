@@ -1,0 +1,27 @@
+"""Provider pages: the work queue (accept, reject with a reason, complete)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template
+
+from ..domain.lifecycle import Role
+from ..services import bookings
+from ..web import gate_blueprint, register_booking_actions
+
+provider = Blueprint("provider", __name__, url_prefix="/provider")
+gate_blueprint(provider, Role.PROVIDER)
+register_booking_actions(provider, bookings.booking_for_card)
+
+
+@provider.get("/")
+def queue():
+    """My work queue: the current job first."""
+    items = bookings.provider_queue(g.actor, g.actor.user_id)
+    return render_template("provider/queue.html", items=items)
+
+
+@provider.get("/queue")
+def queue_items():
+    """The queue alone, for the page's own polling."""
+    items = bookings.provider_queue(g.actor, g.actor.user_id)
+    return render_template("provider/_queue.html", items=items)

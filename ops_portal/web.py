@@ -1,0 +1,233 @@
+"""What the role blueprints share: who is acting, the role gate, the one booking-action view,
+and how a booking card answers (a fragment for htmx, a 303 for a plain form)."""
+
+from __future__ import annotations
+
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    get_flashed_messages,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from .domain.errors import DomainError, InvalidInput
+from .domain.lifecycle import (
+    LIFECYCLE,
+    Availability,
+    Action,
+    Actor,
+    Role,
+    Source,
+    Status,
+    allowed_actions,
+)
+from .extensions import login_manager
+from .services import bookings
+from .web_forms import CONFIRMED_ACTIONS, ActionForm
+
+HOME_ENDPOINT = {
+    Role.CUSTOMER: "customer.index",
+    Role.PROVIDER: "provider.queue",
+    Role.ADMIN: "admin.board",
+}
+CARD_MESSAGE_CATEGORY = "card-{}"
+
+STATUS_WORDS = {
+    Status.PENDING: "Waiting for a provider",
+    Status.ASSIGNED: "Provider assigned",
+    Status.IN_PROGRESS: "In progress",
+    Status.COMPLETED: "Completed",
+    Status.REJECTED: "Rejected by provider",
+    Status.CANCELLED: "Cancelled",
+    Status.FAILED: "Failed",
+}
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def current_actor() -> Actor:
+    return Actor(Role(current_user.role), current_user.id, Source.WEB)
+
+
+def home_url(role: Role | str) -> str:
+    return url_for(HOME_ENDPOINT[Role(role)])
+
+
+def gate_blueprint(blueprint: Blueprint, role: Role) -> None:
+    """Anonymous → the login page (401 + HX-Redirect for htmx); another role → 403."""
+
+    @blueprint.before_request
+    def require_role():
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if current_user.role != role:
+            abort(403)
+        g.actor = current_actor()
+
+
+# ------------------------------------------------------------------------------ card answers
+
+
+def card_response(
+    booking,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    extras: Callable[[], str] | None = None,
+):
+    """The booking card alone (plus any out-of-band regions) for htmx."""
+    html = render_template("bookings/_card.html", booking=booking, card_error=error)
+    if extras is not None:
+        html += extras()
+    return make_response(html, status)
+
+
+def card_messages(booking_id: int) -> list[str]:
+    """Errors flashed for one card by a plain (non-htmx) form post."""
+    return get_flashed_messages(category_filter=[CARD_MESSAGE_CATEGORY.format(booking_id)])
+
+
+def register_booking_actions(
+    blueprint: Blueprint,
+    load_booking: Callable[[Actor, int], object],
+    extras: Callable[[], str] | None = None,
+) -> None:
+    """POST /bookings/<id>/<action> on a role blueprint: one view for every role."""
+    @blueprint.post("/bookings/<int:booking_id>/<action_name>")
+    def booking_action(booking_id: int, action_name: str):
+        """Apply one lifecycle action from a booking card's form."""
+        try:
+            action = Action(action_name)
+        except ValueError:
+            abort(404)
+        if action is Action.CREATE:
+            abort(404)
+        form = ActionForm.for_action(action)
+        g.acting_on = (booking_id, load_booking)
+        if not form.validate():
+            raise InvalidInput(form.first_error())
+        booking = bookings.perform_action(
+            g.actor,
+            booking_id,
+            action,
+            provider_id=form.provider_id.data if LIFECYCLE[action].takes_provider else None,
+            reason=form.reason.data or None,
+            expected_version=form.version.data,
+        )
+        if is_htmx():
+            return card_response(booking, extras=extras)
+        flash(f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
+              f"{STATUS_WORDS[Status(booking.status)].lower()}.", "success")
+        return redirect(home_url(g.actor.role), 303)
+
+
+def page_error_handler(error: DomainError, status: int):
+    """Domain errors on pages: inside the card acted on, else an error page."""
+    acting_on = g.get("acting_on")
+    if acting_on is not None and request.method == "POST":
+        booking_id, load_booking = acting_on
+        try:
+            booking = load_booking(g.actor, booking_id)
+        except DomainError:
+            booking = None
+        if is_htmx():
+            if booking is not None:
+                return card_response(booking, status=status, error=error.detail)
+            response = make_response(
+                render_template("_alert.html", message=error.detail, level="error"), status
+            )
+            response.headers["HX-Retarget"] = "#alerts"
+            response.headers["HX-Reswap"] = "afterbegin"
+            return response
+        category = CARD_MESSAGE_CATEGORY.format(booking_id) if booking is not None else "error"
+        flash(error.detail, category)
+        return redirect(home_url(g.actor.role), 303)
+    return render_template("error.html", status=status, detail=error.detail), status
+
+
+# ------------------------------------------------------------------------------ template helpers
+
+
+def register_web(app: Flask) -> None:
+    app.extensions["ops_portal.page_error_handler"] = page_error_handler
+    zone = ZoneInfo(app.config["DISPLAY_TIMEZONE"])
+
+    @app.template_filter("local_time")
+    def local_time(value, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+        if value is None:
+            return ""
+        local = value.astimezone(zone)
+        return f"{local.strftime(fmt)} {local.tzname()}"
+
+    @app.template_filter("window")
+    def time_window(booking) -> str:
+        start, end = booking.window_start, booking.window_end
+        if start is None:
+            return "Any time"
+        if end is None:
+            return local_time(start)
+        start_local, end_local = start.astimezone(zone), end.astimezone(zone)
+        if start_local.date() == end_local.date():
+            return f"{start_local:%a %d %b %Y, %H:%M}–{end_local:%H:%M} {end_local.tzname()}"
+        return f"{local_time(start)} – {local_time(end)}"
+
+    @app.context_processor
+    def web_helpers():
+        def actions_for(booking) -> list[Action]:
+            if not current_user.is_authenticated:
+                return []
+            return allowed_actions(booking.facts, current_actor())
+
+        def action_url(booking, action: Action) -> str:
+            return url_for(f"{request.blueprint}.booking_action", booking_id=booking.id,
+                           action_name=action.value)
+
+        def page_url(number: int) -> str:
+            args = {**request.view_args, **request.args.to_dict(), "page": number}
+            return url_for(request.endpoint, **args)
+
+        def provider_choices(action: Action):
+            """Providers for the assign pickers: AVAILABLE ones for assign; every active one
+            (busy ones marked) for force-assign. One query per request, however many cards."""
+            if "provider_choices" not in g:
+                g.provider_choices = bookings.providers_with_availability(current_actor())
+            if action is Action.ASSIGN:
+                return [p for p in g.provider_choices if p.availability == Availability.AVAILABLE]
+            return [p for p in g.provider_choices if p.active]
+
+        return {
+            "page_url": page_url,
+            "provider_choices": provider_choices,
+            "LIFECYCLE": LIFECYCLE,
+            "Action": Action,
+            "STATUS_WORDS": STATUS_WORDS,
+            "CONFIRMED_ACTIONS": CONFIRMED_ACTIONS,
+            "actions_for": actions_for,
+            "action_url": action_url,
+            "card_messages": card_messages,
+            "home_url": home_url,
+            "Status": Status,
+        }
+
+    @app.after_request
+    def htmx_aware_caching(response):
+        # Pages answer htmx with a fragment and a browser with a whole page: caches must keep
+        # them apart, and fragments (per person, always changing) are not kept at all.
+        if request.blueprint not in ("api", "health"):
+            response.vary.add("HX-Request")
+        if is_htmx():
+            response.headers["Cache-Control"] = "no-store"
+        return response

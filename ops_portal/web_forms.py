@@ -1,0 +1,47 @@
+"""The form behind every button on a booking card, shaped by the lifecycle table."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, TextAreaField
+from wtforms.validators import Length, NumberRange, Optional
+
+from .domain.lifecycle import LIFECYCLE, Action
+
+CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
+
+
+class ActionForm(FlaskForm):
+    version = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    reason = TextAreaField(validators=[Optional(), Length(max=500)])
+    provider_id = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    confirm = BooleanField()
+
+    action: Action
+
+    @classmethod
+    def for_action(cls, action: Action) -> "ActionForm":
+        form = cls()
+        form.action = action
+        return form
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        rule = LIFECYCLE[self.action]
+        if rule.asks_reason and not (self.reason.data or "").strip():
+            self.reason.errors = [*self.reason.errors, f"Please give a reason to {rule.label.lower()}."]
+            valid = False
+        if rule.takes_provider and not self.provider_id.data:
+            self.provider_id.errors = [*self.provider_id.errors, "Choose a provider."]
+            valid = False
+        if self.action in CONFIRMED_ACTIONS and not self.confirm.data:
+            self.confirm.errors = [*self.confirm.errors, f"Tick the box to confirm: {rule.label.lower()}."]
+            valid = False
+        return valid
+
+    def first_error(self) -> str:
+        for name, errors in self.errors.items():
+            if errors:
+                message = errors[0]
+                return message if name in ("reason", "provider_id", "confirm") else f"{name}: {message}"
+        return "The form is incomplete."
