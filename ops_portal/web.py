@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from .domain.errors import DomainError, InvalidInput
 from .domain.lifecycle import (
@@ -134,6 +135,14 @@ def register_booking_actions(
         return redirect(home_url(g.actor.role), 303)
 
 
+def alert_response(message: str, status: int):
+    """An htmx answer that lands in the page's alert region instead of the swap target."""
+    response = make_response(render_template("_alert.html", message=message, level="error"), status)
+    response.headers["HX-Retarget"] = "#alerts"
+    response.headers["HX-Reswap"] = "afterbegin"
+    return response
+
+
 def page_error_handler(error: DomainError, status: int):
     """Domain errors on pages: inside the card acted on, else an error page."""
     acting_on = g.get("acting_on")
@@ -146,12 +155,7 @@ def page_error_handler(error: DomainError, status: int):
         if is_htmx():
             if booking is not None:
                 return card_response(booking, status=status, error=error.detail)
-            response = make_response(
-                render_template("_alert.html", message=error.detail, level="error"), status
-            )
-            response.headers["HX-Retarget"] = "#alerts"
-            response.headers["HX-Reswap"] = "afterbegin"
-            return response
+            return alert_response(error.detail, status)
         category = CARD_MESSAGE_CATEGORY.format(booking_id) if booking is not None else "error"
         flash(error.detail, category)
         return redirect(home_url(g.actor.role), 303)
@@ -163,6 +167,13 @@ def page_error_handler(error: DomainError, status: int):
 
 def register_web(app: Flask) -> None:
     app.extensions["ops_portal.page_error_handler"] = page_error_handler
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        detail = "This form has expired or did not come from this site; reload the page and try again."
+        if is_htmx():
+            return alert_response(detail, 400)
+        return render_template("error.html", status=400, detail=detail), 400
     zone = ZoneInfo(app.config["DISPLAY_TIMEZONE"])
 
     @app.template_filter("local_time")
