@@ -9,6 +9,7 @@ from flask import Flask
 
 from .config import from_environment, normalize_database_url
 from .extensions import csrf, db, login_manager, migrate
+from .security import production_cookie_config, register_security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,12 +25,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(from_environment(app.instance_path))
     if config:
         app.config.update(config)
+    if app.config["PRODUCTION"]:
+        app.config.update(production_cookie_config())
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_security_headers(app)
     register_cli(app)
     return app
 
