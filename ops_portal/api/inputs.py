@@ -20,6 +20,8 @@ def json_body(allowed: set[str]) -> dict:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("The body is not valid JSON") from None
+    except RecursionError:  # e.g. 60,000 "[" fit under MAX_CONTENT_LENGTH
+        raise InvalidInput("The body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object")
     unknown = sorted(set(body) - allowed - {"actor_role", "actor_id"})

@@ -148,7 +148,7 @@ def perform_action(
         raise InvalidInput("version must be an integer")
     check_id(booking_id, "booking_id")
 
-    with write_transaction() as session:
+    with write_transaction(keep_loaded=True) as session:
         booking = _lock_booking(session, booking_id)
         _guard(booking, actor, action, expected_version, reason)
         new_provider = _lock_provider(session, provider_id) if rule.takes_provider else None
@@ -159,10 +159,10 @@ def perform_action(
         previous_provider_id = booking.provider_id
         booking.status = rule.target
         if new_provider is not None:
-            booking.provider_id = new_provider.id
+            booking.provider = new_provider
             booking.assignment_forced = rule.forced
         elif rule.releases_provider:
-            booking.provider_id = None
+            booking.provider = None
             booking.assignment_forced = False
         booking.updated_at = utcnow()
         involved = new_provider.id if new_provider is not None else previous_provider_id
@@ -176,6 +176,9 @@ def perform_action(
             reason=reason,
             at=booking.updated_at,
         )
+        # The answer shows the booking as this action left it, timeline included.
+        session.flush()
+        session.refresh(booking, ["events"])
     return booking
 
 
@@ -186,18 +189,16 @@ def _guard(booking: Booking, actor: Actor, action: Action, expected_version, rea
         who = " or ".join(sorted(r.lower() for r in rule.roles))
         raise NotPermitted(f"Only a {who} may {action} a booking", booking=_seen(booking, actor))
     if expected_version is not None and expected_version != booking.version:
+        if _seen(booking, actor) is None and not _ever_assigned(booking, actor):
+            # A stranger learns nothing from a stale version: refused as the relation check is.
+            raise _unrelated(booking, action)
         raise StaleBooking(
             f"This booking changed: now {booking.status} (version {booking.version}, "
             f"you acted on version {expected_version})",
             booking=_seen(booking, actor),
         )
     if not is_related(facts, actor, rule.relation):
-        whose = (
-            "the customer who owns"
-            if rule.relation.value == "owner"
-            else "the provider assigned to"
-        )
-        raise NotPermitted(f"Only {whose} booking {booking.id} may {action} it")
+        raise _unrelated(booking, action)
     if facts.status not in rule.sources:
         allowed = ", ".join(sorted(rule.sources))
         hint = f"; {rule.refusal_hint}" if rule.refusal_hint else ""
@@ -220,6 +221,28 @@ def _guard_provider(session: Session, booking: Booking, provider: Provider, chec
         )
     if check and _active_booking_ids(session, provider.id):
         raise ProviderBusy("Provider is busy", booking=booking)
+
+
+def _unrelated(booking: Booking, action: Action) -> NotPermitted:
+    owner = LIFECYCLE[action].relation.value == "owner"
+    whose = "the customer who owns" if owner else "the provider assigned to"
+    return NotPermitted(f"Only {whose} booking {booking.id} may {action} it")
+
+
+def _ever_assigned(booking: Booking, actor: Actor) -> bool:
+    """A provider once assigned to the booking (their job was taken away meanwhile)."""
+    if actor.role is not Role.PROVIDER or actor.user_id is None:
+        return False
+    return bool(
+        db.session.scalar(
+            sa.select(
+                sa.exists().where(
+                    BookingEvent.booking_id == booking.id,
+                    BookingEvent.provider_id == actor.user_id,
+                )
+            )
+        )
+    )
 
 
 def _seen(booking: Booking, actor: Actor) -> Booking | None:
@@ -513,12 +536,16 @@ def archive(
     query = sa.select(Booking).where(Booking.status.in_(statuses))
     if search:
         number = search.lstrip("#")
-        pattern = f"%{search.lower()}%"
+        # What a person types is text: % and _ match themselves, not any characters.
+        needle = search.lower()
         matches = [
-            sa.func.lower(Booking.customer_name).like(pattern),
+            sa.func.lower(Booking.customer_name).contains(needle, autoescape=True),
             Booking.customer_id.in_(
                 sa.select(User.id).where(
-                    sa.or_(sa.func.lower(User.name).like(pattern), User.email.like(pattern))
+                    sa.or_(
+                        sa.func.lower(User.name).contains(needle, autoescape=True),
+                        User.email.contains(needle, autoescape=True),
+                    )
                 )
             ),
         ]
@@ -537,13 +564,6 @@ def booking_for_card(actor: Actor, booking_id: int) -> Booking:
     booking = db.session.get(Booking, booking_id)
     if booking is None:
         raise NotFound(f"No booking {booking_id}")
-    if can_view(booking.facts, actor):
-        return booking
-    was_involved = actor.role is Role.PROVIDER and db.session.scalar(
-        sa.select(sa.literal(True)).where(
-            BookingEvent.booking_id == booking_id, BookingEvent.provider_id == actor.user_id
-        ).limit(1)
-    )
-    if not was_involved:
+    if not can_view(booking.facts, actor) and not _ever_assigned(booking, actor):
         raise NotPermitted(f"You may not see booking {booking_id}")
     return booking

@@ -44,8 +44,11 @@ def configure_engine(engine: sa.Engine) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Session]:
-    """Commit everything done inside once at the end; roll all of it back on any exception."""
+def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
+    """Commit everything done inside once at the end; roll all of it back on any exception.
+
+    keep_loaded: objects keep the state this transaction committed instead of being expired
+    (and reloaded later, when another request may already have changed them again)."""
     session = db.session
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction() entered with unflushed changes in the session")
@@ -55,7 +58,15 @@ def write_transaction() -> Iterator[Session]:
     token = _write_intent.set(True)
     try:
         yield session
-        session.commit()
+        if keep_loaded:
+            actual = session()  # the request's Session behind the scoped proxy
+            previous, actual.expire_on_commit = actual.expire_on_commit, False
+            try:
+                session.commit()
+            finally:
+                actual.expire_on_commit = previous
+        else:
+            session.commit()
     except StaleDataError as exc:
         session.rollback()
         raise StaleBooking("The booking changed while this request was applied; reload it") from exc

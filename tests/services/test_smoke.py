@@ -1,4 +1,4 @@
-from ops_portal.domain.lifecycle import Action, Status
+from ops_portal.domain.lifecycle import Status
 from ops_portal.services import bookings
 from tests.conftest import assert_event_chain, booking_in
 

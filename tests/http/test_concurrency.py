@@ -1,0 +1,519 @@
+"""SPEC §6 with real parallel requests: a gunicorn server with several worker processes, each with
+several threads, in front of the same SQLite file or PostgreSQL database the test reads.
+
+Requests of a race are released together by a threading.Barrier; each thread has its own HTTP
+session (its own keep-alive connection, so the requests land on different workers). Nothing here
+sleeps to make an interleaving happen: the only waiting is the bounded readiness poll of /health.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Role, Status
+from ops_portal.extensions import db
+from ops_portal.models import Booking, BookingEvent
+from ops_portal.services import accounts, bookings
+from tests.conftest import assert_event_chain, booking_in
+
+pytestmark = pytest.mark.server
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = 4
+THREADS = 4
+READY_WITHIN = 30.0  # seconds for gunicorn to answer /health
+REQUEST_TIMEOUT = 30.0  # above the SQLite busy timeout (15 s): a lock wait ends as 503, not here
+BARRIER_TIMEOUT = 30.0
+RESPONSE_CODES_OF_A_LOSER = {400, 403, 409}
+
+
+# ---------------------------------------------------------------------------------- the server
+
+
+@dataclass
+class Server:
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def post(self, session: requests.Session, path: str, token: str, body: dict | None = None):
+        return session.post(
+            self.base_url + path,
+            json=body if body is not None else {},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=REQUEST_TIMEOUT,
+        )
+
+    def get(self, session: requests.Session, path: str, token: str):
+        return session.get(
+            self.base_url + path,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=REQUEST_TIMEOUT,
+        )
+
+
+def _listening_socket() -> socket.socket:
+    """A socket already bound to a free port and listening, handed to gunicorn (fd://N): no
+    window in which another program could take the port between choosing and binding it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _start_gunicorn(database_url: str, log_path: Path) -> Server:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "concurrency-test-secret",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_COST": "1024",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    # Each worker leaves a mark once it has loaded the app, so a race starts only when all
+    # WORKERS processes can take part in it.
+    ready_dir = log_path.parent / "workers-ready"
+    ready_dir.mkdir()
+    config = log_path.parent / "gunicorn_test_conf.py"
+    config.write_text(
+        "import pathlib\n"
+        "def post_worker_init(worker):\n"
+        f"    (pathlib.Path({str(ready_dir)!r}) / str(worker.pid)).touch()\n"
+    )
+    with _listening_socket() as listener, open(log_path, "ab") as log:
+        port = listener.getsockname()[1]
+        command = [sys.executable, "-m", "gunicorn", "-c", str(config), "ops_portal:create_app()"]
+        command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
+        command += ["-b", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
+        # Not the shared default control socket in $HOME, which parallel servers would fight over.
+        command += ["--no-control-socket"]
+        # Connections opened before a barrier must still be open when it releases them.
+        command += ["--keep-alive", str(int(BARRIER_TIMEOUT))]
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            pass_fds=(listener.fileno(),),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    # The child holds its own copies of the socket and the log; ours are closed.
+    server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        _wait_until_ready(server, ready_dir)
+    except BaseException:
+        _stop(process)  # never leave a server behind, whatever went wrong
+        raise
+    return server
+
+
+def _wait_until_ready(server: Server, ready_dir: Path) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            answered = requests.get(server.base_url + "/health", timeout=2).status_code == 200
+            if answered and len(list(ready_dir.iterdir())) >= WORKERS:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # workers still booting (connections wait in the listen backlog)
+        time.sleep(0.1)  # readiness polling only, bounded by READY_WITHIN
+    pytest.fail(f"gunicorn did not answer /health within {READY_WITHIN}s:\n{server.log()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture
+def server(app, database_url, tmp_path):
+    """A real gunicorn (4 worker processes x 4 threads) serving the test's database. Depends on `app`, so
+    it is stopped before the database is emptied or its engine disposed."""
+    running = _start_gunicorn(database_url, tmp_path / "gunicorn.log")
+    try:
+        yield running
+    finally:
+        _stop(running.process)
+    log = running.log()
+    assert "Traceback" not in log and "unhandled error" not in log, log
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def race(server: Server, calls):
+    """Run each call(session) in its own thread, all released at once; return their responses.
+
+    Every thread first opens its connection (GET /health), so what the barrier releases is the
+    request itself, not a TCP handshake."""
+    barrier = threading.Barrier(len(calls), timeout=BARRIER_TIMEOUT)
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            with requests.Session() as session:
+                session.get(server.base_url + "/health", timeout=REQUEST_TIMEOUT).raise_for_status()
+                barrier.wait()
+                results[index] = call(session)
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            barrier.abort()
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=BARRIER_TIMEOUT + 2 * REQUEST_TIMEOUT)
+        assert not thread.is_alive(), "a request thread hung"
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:  # the cause, not the BrokenBarrierError it gave the others
+        raise next(
+            (e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0]
+        )
+    return results
+
+
+def describe(responses) -> str:
+    return "\n".join(
+        f"{r.status_code} {r.request.method} {r.request.url}: {r.text[:300]}" for r in responses
+    )
+
+
+def assert_no_server_errors(responses) -> None:
+    failures = [r for r in responses if r.status_code >= 500]
+    assert not failures, describe(failures)
+
+
+def fresh_session() -> None:
+    """Forget everything the test's own session has seen or holds (a SQLite read snapshot)."""
+    db.session.expire_all()
+    db.session.remove()
+
+
+def events_of(booking_id: int) -> list[BookingEvent]:
+    return list(
+        db.session.scalars(
+            sa.select(BookingEvent)
+            .where(BookingEvent.booking_id == booking_id)
+            .order_by(BookingEvent.id)
+        )
+    )
+
+
+def active_booking_ids(provider_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            sa.select(Booking.id)
+            .where(Booking.provider_id == provider_id, Booking.status.in_(ACTIVE))
+            .order_by(Booking.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------- races
+
+
+def test_twenty_assigns_to_one_provider_exactly_one_wins(app, cast, server):
+    booking_ids = [
+        bookings.create_booking(cast.owner, service="Boiler check", address=f"{n} Race Rd").id
+        for n in range(20)
+    ]
+    provider_id = cast.provider.user_id
+    fresh_session()
+
+    responses = race(
+        server,
+        [
+            lambda s, b=booking_id: server.post(
+                s, f"/api/bookings/{b}/assign", cast.tokens["admin"], {"provider_id": provider_id}
+            )
+            for booking_id in booking_ids
+        ],
+    )
+
+    assert_no_server_errors(responses)
+    assert Counter(r.status_code for r in responses) == {200: 1, 403: 19}, describe(responses)
+    for response in responses:
+        if response.status_code == 403:
+            assert response.json()["detail"] == "Provider is busy"
+    (winner,) = [r.json() for r in responses if r.status_code == 200]
+    assert winner["status"] == Status.ASSIGNED and winner["provider_id"] == provider_id
+
+    fresh_session()
+    assert active_booking_ids(provider_id) == [winner["id"]]
+    for booking_id in booking_ids:
+        assert_event_chain(booking_id)
+        actions = [e.action for e in events_of(booking_id)]
+        assert actions == (["create", "assign"] if booking_id == winner["id"] else ["create"])
+        expected = Status.ASSIGNED if booking_id == winner["id"] else Status.PENDING
+        assert db.session.get(Booking, booking_id).status == expected
+
+
+def test_accepts_racing_force_cancels_on_one_booking_exactly_one_wins(app, cast, server):
+    booking = booking_in(cast, Status.ASSIGNED)
+    booking_id, seen_version = booking.id, booking.version
+    events_before = len(events_of(booking_id))
+    provider_token, admin_token = cast.tokens["provider"], cast.tokens["admin"]
+    fresh_session()
+
+    def accept(session):
+        body = {"version": seen_version}
+        return server.post(session, f"/api/bookings/{booking_id}/accept", provider_token, body)
+
+    def force_cancel(session):
+        body = {"version": seen_version, "reason": "customer phoned to cancel"}
+        return server.post(session, f"/api/bookings/{booking_id}/force-cancel", admin_token, body)
+
+    calls = [accept, force_cancel] * 10
+    responses = race(server, calls)
+
+    assert_no_server_errors(responses)
+    codes = [r.status_code for r in responses]
+    assert codes.count(200) == 1, describe(responses)
+    # Not 403: every loser may act on this booking (the admin always, the provider was assigned
+    # to it), so the answer it would get coming second is the stale version's 409 (or 400).
+    assert set(codes) - {200} <= {400, 409}, describe(responses)
+    winner_index = codes.index(200)
+    winner = responses[winner_index].json()
+    won_by_accept = calls[winner_index] is accept
+    assert winner["status"] == (Status.IN_PROGRESS if won_by_accept else Status.CANCELLED)
+    assert winner["version"] == seen_version + 1
+    for response in responses:
+        if response.status_code == 409:  # the answer says what the booking is now (SPEC §5)
+            body = response.json()
+            assert winner["status"] in body["detail"]
+            if "booking" in body:  # only for someone who may still see it
+                assert body["booking"]["version"] == seen_version + 1
+                assert body["booking"]["status"] == winner["status"]
+
+    fresh_session()
+    events = events_of(booking_id)
+    assert len(events) == events_before + 1
+    assert events[-1].action == (Action.ACCEPT if won_by_accept else Action.FORCE_CANCEL)
+    assert_event_chain(booking_id)
+    stored = db.session.get(Booking, booking_id)
+    assert stored.version == seen_version + 1
+    expected_active = [booking_id] if won_by_accept else []
+    assert active_booking_ids(cast.provider.user_id) == expected_active
+
+
+def _accept_and_complete_back_to_back(server: Server, token: str, booking_id: int, version: int):
+    def accept(session):
+        body = {"version": version}
+        return server.post(session, f"/api/bookings/{booking_id}/accept", token, body)
+
+    def complete_as_soon_as_possible(session):
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        while True:  # busy retry, no sleep: it must follow the accept as closely as it can
+            response = server.post(session, f"/api/bookings/{booking_id}/complete", token, {})
+            if response.status_code != 400 or time.monotonic() > deadline:
+                return response
+
+    return race(server, [accept, complete_as_soon_as_possible])
+
+
+def test_the_answer_to_a_success_is_the_state_it_made_even_when_the_next_one_follows_at_once(
+    app, cast, server
+):
+    """A 200 shows the booking as *that* request left it. Here the provider's complete is
+    retried back to back until the accept lands, so it commits the moment after: an answer
+    rebuilt from the database after the commit would often show COMPLETED for the accept."""
+    for _trial in range(10):
+        booking = booking_in(cast, Status.ASSIGNED)
+        booking_id, seen_version = booking.id, booking.version
+        fresh_session()
+
+        accepted, completed = _accept_and_complete_back_to_back(
+            server, cast.tokens["provider"], booking_id, seen_version
+        )
+
+        assert_no_server_errors([accepted, completed])
+        both = describe([accepted, completed])
+        assert accepted.status_code == 200 and completed.status_code == 200, both
+        answer = accepted.json()
+        assert (answer["status"], answer["version"]) == (Status.IN_PROGRESS, seen_version + 1), both
+        assert accepted.headers["ETag"] == f'"{seen_version + 1}"'
+        assert answer["events"][-1]["action"] == Action.ACCEPT
+        answer = completed.json()
+        assert (answer["status"], answer["version"]) == (Status.COMPLETED, seen_version + 2), both
+        fresh_session()
+        assert_event_chain(booking_id)
+
+
+# ---------------------------------------------------------------------------------- a busy day
+
+
+ADMIN_MOVES = (
+    (Action.ASSIGN, 6),
+    (Action.FORCE_ASSIGN, 2),
+    (Action.RETRY, 4),
+    (Action.MARK_FAILED, 2),
+    (Action.FORCE_CANCEL, 1),
+)
+SYSTEM_MOVES = ((Action.ASSIGN, 6), (Action.RETRY, 4), (Action.MARK_FAILED, 1))
+PROVIDER_MOVES = ((Action.ACCEPT, 5), (Action.REJECT, 3), (Action.COMPLETE, 2))
+
+
+def _pick(rng: random.Random, moves) -> Action:
+    actions, weights = zip(*moves)
+    return rng.choices(actions, weights)[0]
+
+
+def test_many_actors_on_many_bookings_keep_every_guarantee(app, cast, server):
+    """Dispatchers, automation, providers and customers all at once on shared bookings: no 5xx,
+    one version step and one event per successful action, chains unbroken, no provider with two
+    non-forced active bookings."""
+    extra = accounts.create_users(
+        [
+            accounts.validate_new_user(f"p{n}@example.com", f"Provider {n}", Role.PROVIDER)
+            for n in range(2)
+        ],
+        with_tokens=True,
+    )
+    providers = {
+        cast.provider.user_id: cast.tokens["provider"],
+        cast.other_provider.user_id: cast.tokens["other_provider"],
+    }
+    providers.update({user.id: token for user, token in extra})
+    customers = {
+        cast.owner.user_id: cast.tokens["owner"],
+        cast.other_customer.user_id: cast.tokens["other_customer"],
+    }
+    booking_ids = [
+        bookings.create_booking(customer, service="Window cleaning", address=f"{n} Busy St").id
+        for n, customer in enumerate([cast.owner, cast.other_customer] * 8)
+    ]
+    fresh_session()
+    events_before = db.session.scalar(sa.select(sa.func.count()).select_from(BookingEvent))
+    fresh_session()
+
+    provider_ids = list(providers)
+    log: list[tuple[Action, int, requests.Response]] = []  # (action, booking, response)
+    log_lock = threading.Lock()
+
+    def record(action, booking_id, response):
+        with log_lock:
+            log.append((action, booking_id, response))
+
+    def dispatcher(seed: int, token: str, moves):
+        def run(session):
+            rng = random.Random(seed)
+            for _ in range(12):
+                booking_id = rng.choice(booking_ids)
+                action = _pick(rng, moves)
+                body: dict = {}
+                if action in (Action.ASSIGN, Action.FORCE_ASSIGN):
+                    body["provider_id"] = rng.choice(provider_ids)
+                if action in (Action.MARK_FAILED, Action.FORCE_ASSIGN, Action.FORCE_CANCEL):
+                    body["reason"] = f"{action} by the concurrency test"
+                if rng.random() < 0.5:  # half the time act on the version just seen
+                    seen = server.get(session, f"/api/bookings/{booking_id}", token)
+                    record(None, booking_id, seen)
+                    if seen.status_code == 200:
+                        body["version"] = seen.json()["version"]
+                path = f"/api/bookings/{booking_id}/{action}"
+                record(action, booking_id, server.post(session, path, token, body))
+
+        return run
+
+    def provider(seed: int, provider_id: int, token: str):
+        def run(session):
+            rng = random.Random(seed)
+            for _ in range(12):
+                queue = server.get(session, f"/api/providers/{provider_id}/bookings", token)
+                record(None, None, queue)
+                mine = queue.json() if queue.status_code == 200 else []
+                action = _pick(rng, PROVIDER_MOVES)
+                if mine and rng.random() < 0.8:
+                    target = rng.choice(mine)
+                    booking_id, body = target["id"], {"version": target["version"]}
+                    if rng.random() < 0.5:
+                        body = {}  # some clients do not send a version
+                else:  # someone else's booking, or one taken from us meanwhile
+                    booking_id, body = rng.choice(booking_ids), {}
+                path = f"/api/bookings/{booking_id}/{action}"
+                record(action, booking_id, server.post(session, path, token, body))
+
+        return run
+
+    def customer(seed: int, token: str):
+        def run(session):
+            rng = random.Random(seed)
+            for _ in range(4):
+                booking_id = rng.choice(booking_ids)
+                path = f"/api/bookings/{booking_id}/cancel"
+                record(Action.CANCEL, booking_id, server.post(session, path, token, {}))
+
+        return run
+
+    calls = [
+        dispatcher(1, cast.tokens["admin"], ADMIN_MOVES),
+        dispatcher(2, cast.tokens["admin"], ADMIN_MOVES),
+        dispatcher(3, cast.tokens["system"], SYSTEM_MOVES),
+        dispatcher(4, cast.tokens["system"], SYSTEM_MOVES),
+    ]
+    for n, (provider_id, token) in enumerate(providers.items()):
+        calls += [provider(10 + n, provider_id, token), provider(20 + n, provider_id, token)]
+    calls += [customer(30 + n, token) for n, token in enumerate(customers.values())]
+    race(server, calls)
+
+    responses = [response for _, _, response in log]
+    assert_no_server_errors(responses)
+    unexpected = [r for r in responses if r.status_code not in {200} | RESPONSE_CODES_OF_A_LOSER]
+    assert not unexpected, describe(unexpected)
+    successes = [
+        (action, booking_id, r)
+        for action, booking_id, r in log
+        if action is not None and r.status_code == 200
+    ]
+    assert successes, "the workload made no successful action at all"
+    for action, _booking_id, response in successes:  # each answer shows what its action did
+        assert response.json()["status"] == LIFECYCLE[action].target, describe([response])
+
+    fresh_session()
+    total_events = db.session.scalar(sa.select(sa.func.count()).select_from(BookingEvent))
+    assert total_events == events_before + len(successes)
+    versions_by_booking = defaultdict(list)
+    for _action, booking_id, response in successes:
+        versions_by_booking[booking_id].append(response.json()["version"])
+    for booking_id in booking_ids:
+        assert_event_chain(booking_id)
+        stored = db.session.get(Booking, booking_id)
+        # Each success moved the booking exactly one version on, and no two saw the same step.
+        assert sorted(versions_by_booking[booking_id]) == list(range(2, stored.version + 1))
+        assert len(events_of(booking_id)) == stored.version
+    double_booked = db.session.execute(
+        sa.select(Booking.provider_id, sa.func.count())
+        .where(Booking.status.in_(ACTIVE), Booking.assignment_forced.is_(False))
+        .group_by(Booking.provider_id)
+        .having(sa.func.count() > 1)
+    ).all()
+    assert double_booked == []
+    print(
+        f"{len(responses)} requests, {len(successes)} transitions:",
+        dict(Counter(r.status_code for r in responses)),
+    )

@@ -1,0 +1,438 @@
+"""The operations command line of SPEC §9, run through Flask's CLI runner against the test
+database (SQLite and PostgreSQL): users create / import / token, and demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from ops_portal.domain.lifecycle import Role, Status
+from ops_portal.extensions import db
+from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
+from ops_portal.services import accounts
+from tests.conftest import assert_event_chain, booking_in
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(args=list(args))
+        if ok:
+            assert result.exit_code == 0, result.output
+            assert result.exception is None, result.exception
+        else:
+            assert result.exit_code != 0, result.output
+            assert "Traceback" not in result.output
+        return result
+
+    return run
+
+
+def json_lines(result) -> list[dict]:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def count(model) -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# ------------------------------------------------------------------------------ users create
+
+
+@pytest.mark.parametrize("role", ["CUSTOMER", "PROVIDER", "ADMIN", "SYSTEM"])
+def test_users_create_prints_one_json_line_with_id_email_and_role(cli, role):
+    result = cli(
+        "users", "create", "New.Person@Example.com", "--name", "New Person", "--role", role
+    )
+    [line] = json_lines(result)
+    assert set(line) == {"id", "email", "role"}
+    assert line["email"] == "new.person@example.com"
+    assert line["role"] == role
+    user = db.session.get(User, line["id"])
+    assert (user.email, user.name, user.role) == ("new.person@example.com", "New Person", role)
+    assert count(Customer) == (1 if role == "CUSTOMER" else 0)
+    assert count(Provider) == (1 if role == "PROVIDER" else 0)
+    assert count(ApiToken) == 0
+
+
+def test_users_create_accepts_a_lowercase_role_and_a_password(cli):
+    [line] = json_lines(
+        cli(
+            "users",
+            "create",
+            "ann@example.com",
+            "--name",
+            "Ann",
+            "--role",
+            "admin",
+            "--password",
+            "correct horse battery",
+        )
+    )
+    assert line["role"] == "ADMIN"
+    user = accounts.user_by_email("ann@example.com")
+    assert accounts.check_password(user, "correct horse battery")
+    assert not accounts.check_password(user, "wrong password")
+
+
+def test_a_created_customers_token_works_and_its_id_is_the_apis_customer_id(cli, client):
+    [line] = json_lines(
+        cli(
+            "users",
+            "create",
+            "cust@example.com",
+            "--name",
+            "Cara Customer",
+            "--role",
+            "CUSTOMER",
+            "--token",
+        )
+    )
+    assert set(line) == {"id", "email", "role", "token"}
+    response = client.post("/api/bookings/", json={}, headers=bearer(line["token"]))
+    assert response.status_code == 201
+    data = response.get_json()
+    assert data["customer_id"] == line["id"]
+    assert data["customer_name"] == "Cara Customer"
+    assert data["events"][0]["actor_id"] == line["id"]
+
+
+def test_a_created_providers_token_works_and_its_id_is_the_apis_provider_id(cli, client, cast):
+    [line] = json_lines(
+        cli(
+            "users",
+            "create",
+            "prov@example.com",
+            "--name",
+            "Pia Provider",
+            "--role",
+            "PROVIDER",
+            "--token",
+        )
+    )
+    booking = booking_in(cast, Status.PENDING)
+    assigned = client.post(
+        f"/api/bookings/{booking.id}/assign",
+        json={"provider_id": line["id"]},
+        headers=bearer(cast.tokens["admin"]),
+    )
+    assert assigned.status_code == 200
+    queue = client.get(f"/api/providers/{line['id']}/bookings", headers=bearer(line["token"]))
+    assert queue.status_code == 200
+    assert [b["id"] for b in queue.get_json()] == [booking.id]
+    accepted = client.post(
+        f"/api/bookings/{booking.id}/accept",
+        json={"actor_id": line["id"]},
+        headers=bearer(line["token"]),
+    )
+    assert accepted.status_code == 200
+    data = accepted.get_json()
+    assert (data["status"], data["provider_id"]) == ("IN_PROGRESS", line["id"])
+    assert data["events"][-1]["actor_id"] == line["id"]
+
+
+@pytest.mark.parametrize("role", ["ADMIN", "SYSTEM"])
+def test_a_created_dispatchers_token_reaches_the_admin_endpoints(cli, client, role):
+    [line] = json_lines(
+        cli("users", "create", "ops@example.com", "--name", "Ops", "--role", role, "--token")
+    )
+    response = client.get("/api/admin/providers", headers=bearer(line["token"]))
+    assert response.status_code == 200
+    assert response.get_json() == []
+
+
+def test_a_system_account_with_a_password_is_refused_and_not_created(cli):
+    result = cli(
+        "users",
+        "create",
+        "bot@example.com",
+        "--name",
+        "Bot",
+        "--role",
+        "SYSTEM",
+        "--password",
+        "long enough secret",
+        ok=False,
+    )
+    assert "SYSTEM accounts have no password" in result.output
+    assert result.stdout.strip() == ""
+    assert count(User) == 0
+
+
+def test_a_duplicate_email_is_refused_clearly_and_nothing_is_created(cli):
+    [first] = json_lines(
+        cli("users", "create", "pat@example.com", "--name", "Pat", "--role", "PROVIDER")
+    )
+    result = cli(
+        "users",
+        "create",
+        "PAT@example.com",
+        "--name",
+        "Another Pat",
+        "--role",
+        "CUSTOMER",
+        "--token",
+        ok=False,
+    )
+    assert "already registered: pat@example.com" in result.output
+    assert result.stdout.strip() == ""
+    assert count(User) == 1
+    assert count(Customer) == 0
+    assert count(ApiToken) == 0
+    assert db.session.get(User, first["id"]).name == "Pat"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nobody", "--name", "X", "--role", "CUSTOMER"], "email"),
+        (["x@example.com", "--name", "X", "--role", "JANITOR"], "role must be one of"),
+        (["x@example.com", "--name", "   ", "--role", "CUSTOMER"], "name is required"),
+        (
+            ["x@example.com", "--name", "X", "--role", "ADMIN", "--password", "short"],
+            "8 characters",
+        ),
+    ],
+    ids=["email-without-at", "unknown-role", "blank-name", "short-password"],
+)
+def test_users_create_refuses_bad_input_with_a_message_and_creates_nothing(cli, args, message):
+    result = cli("users", "create", *args, ok=False)
+    assert message in result.output
+    assert count(User) == 0
+
+
+# ------------------------------------------------------------------------------ users import
+
+IMPORT_ROLES = ["CUSTOMER"] * 6 + ["PROVIDER"] * 3 + ["ADMIN"]
+
+
+def write_csv(path, rows, header="email,name,role"):
+    path.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def many_rows(n: int) -> list[tuple[str, str, str]]:
+    rows = [
+        (f"user{i:05d}@example.com", f"User {i}", IMPORT_ROLES[i % len(IMPORT_ROLES)])
+        for i in range(n)
+    ]
+    rows[-1] = ("robot@example.com", "Robot", "SYSTEM")
+    return rows
+
+
+def test_users_import_creates_two_thousand_users_in_one_transaction_with_tokens(
+    cli, client, tmp_path
+):
+    rows = many_rows(2000)
+    csv_file = write_csv(tmp_path / "users.csv", rows)
+    commits = []
+
+    def on_commit(connection):
+        commits.append(connection)
+
+    sa.event.listen(db.engine, "commit", on_commit)
+    try:
+        result = cli("users", "import", str(csv_file), "--tokens")
+    finally:
+        sa.event.remove(db.engine, "commit", on_commit)
+    assert len(commits) == 1, "the whole import is one transaction"
+
+    lines = json_lines(result)
+    assert len(lines) == 2000
+    assert all(set(line) == {"id", "email", "role", "token"} for line in lines)
+    assert [(line["email"], line["role"]) for line in lines] == [(e, r) for e, _, r in rows]
+    assert len({line["id"] for line in lines}) == 2000
+    assert len({line["token"] for line in lines}) == 2000
+    assert count(User) == 2000
+    assert count(Customer) == sum(r == "CUSTOMER" for _, _, r in rows)
+    assert count(Provider) == sum(r == "PROVIDER" for _, _, r in rows)
+    assert count(ApiToken) == 2000
+    assert db.session.scalar(sa.select(sa.func.count()).where(User.password_hash.is_not(None))) == 0
+
+    first_customer = next(line for line in lines if line["role"] == "CUSTOMER")
+    created = client.post("/api/bookings/", json={}, headers=bearer(first_customer["token"]))
+    assert created.status_code == 201
+    assert created.get_json()["customer_id"] == first_customer["id"]
+    provider = next(line for line in lines if line["role"] == "PROVIDER")
+    robot = lines[-1]
+    assert robot["role"] == "SYSTEM"
+    assigned = client.post(
+        f"/api/bookings/{created.get_json()['id']}/assign",
+        json={"provider_id": provider["id"]},
+        headers=bearer(robot["token"]),
+    )
+    assert assigned.status_code == 200
+    assert assigned.get_json()["events"][-1]["actor_id"] == robot["id"]
+    queue = client.get(
+        f"/api/providers/{provider['id']}/bookings", headers=bearer(provider["token"])
+    )
+    assert [b["id"] for b in queue.get_json()] == [created.get_json()["id"]]
+
+
+def test_users_import_without_tokens_prints_lines_without_tokens(cli, tmp_path):
+    csv_file = write_csv(
+        tmp_path / "users.csv",
+        [("a@example.com", "A", "CUSTOMER"), ("b@example.com", "B", "PROVIDER", "a-long-password")],
+        header="email,name,role,password",
+    )
+    lines = json_lines(cli("users", "import", str(csv_file)))
+    assert [set(line) for line in lines] == [{"id", "email", "role"}] * 2
+    assert count(ApiToken) == 0
+    assert accounts.check_password(accounts.user_by_email("b@example.com"), "a-long-password")
+    assert accounts.user_by_email("a@example.com").password_hash is None
+
+
+@pytest.mark.parametrize(
+    "bad_row, message",
+    [
+        (("last@example.com", "Last", "JANITOR"), "line 2001"),
+        (("pat@example.com", "Pat Again", "PROVIDER"), "already registered: pat@example.com"),
+        (("user00007@example.com", "Twice", "CUSTOMER"), "duplicate emails"),
+        (("not-an-email", "Nobody", "CUSTOMER"), "line 2001"),
+    ],
+    ids=["bad-role", "email-already-taken", "email-twice-in-the-file", "bad-email"],
+)
+def test_a_csv_with_one_bad_row_creates_nothing(cli, tmp_path, bad_row, message):
+    [existing] = json_lines(
+        cli("users", "create", "pat@example.com", "--name", "Pat", "--role", "PROVIDER")
+    )
+    rows = many_rows(2000)
+    rows[-1] = bad_row
+    csv_file = write_csv(tmp_path / "users.csv", rows)
+    result = cli("users", "import", str(csv_file), "--tokens", ok=False)
+    assert message in result.output
+    assert result.stdout.strip() == ""
+    assert count(User) == 1
+    assert count(Customer) == 0
+    assert count(Provider) == 1
+    assert count(ApiToken) == 0
+    assert db.session.scalar(sa.select(User.id)) == existing["id"]
+
+
+def test_a_csv_without_the_required_columns_is_refused(cli, tmp_path):
+    csv_file = write_csv(
+        tmp_path / "users.csv", [("a@example.com", "CUSTOMER")], header="email,role"
+    )
+    result = cli("users", "import", str(csv_file), ok=False)
+    assert "name" in result.output
+    assert count(User) == 0
+
+
+# ------------------------------------------------------------------------------ users token
+
+
+def test_users_token_prints_a_new_token_that_authenticates(cli, client, cast):
+    result = cli("users", "token", "ADMIN@example.com")
+    token = result.stdout.strip()
+    assert token and "\n" not in token
+    assert token != cast.tokens["admin"]
+    response = client.get("/api/admin/providers", headers=bearer(token))
+    assert response.status_code == 200
+    assert len(response.get_json()) == 2
+    stored = db.session.scalars(
+        sa.select(ApiToken.token_hash).where(ApiToken.user_id == cast.admin.user_id)
+    ).all()
+    assert accounts.hash_token(token) in stored
+    assert token not in stored
+
+
+def test_users_token_for_a_customer_acts_as_that_customer(cli, client, cast):
+    token = cli("users", "token", "owner@example.com").stdout.strip()
+    response = client.post("/api/bookings/", json={}, headers=bearer(token))
+    assert response.status_code == 201
+    assert response.get_json()["customer_id"] == cast.owner.user_id
+
+
+def test_users_token_for_an_unknown_email_fails_clearly(cli, cast):
+    before = count(ApiToken)
+    result = cli("users", "token", "ghost@example.com", ok=False)
+    assert "No user ghost@example.com" in result.output
+    assert result.stdout.strip() == ""
+    assert count(ApiToken) == before
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def assert_demo_data(logins: list[dict]) -> None:
+    db.session.rollback()
+    roles = set(db.session.scalars(sa.select(User.role)))
+    assert roles == set(Role)
+    statuses = set(db.session.scalars(sa.select(Booking.status)))
+    assert statuses == set(Status)
+    for booking_id in db.session.scalars(sa.select(Booking.id)):
+        assert_event_chain(booking_id)
+    # the same numbers the API uses: each event's actor exists with the role it acted as
+    rows = db.session.execute(
+        sa.select(BookingEvent.actor_role, User.role).join(User, User.id == BookingEvent.actor_id)
+    ).all()
+    assert rows and all(actor_role == role for actor_role, role in rows)
+    assert {line["role"] for line in logins} == set(Role)
+    emails = set(db.session.scalars(sa.select(User.email)))
+    assert {line["email"] for line in logins} <= emails
+
+
+def test_demo_loads_every_role_and_every_status_with_unbroken_histories(cli, client):
+    result = cli("demo")
+    logins = json_lines(result)
+    assert_demo_data(logins)
+    assert count(Booking) >= 20
+    for line in logins:
+        user = accounts.user_by_email(line["email"])
+        assert user.role == line["role"]
+        if line["role"] == "SYSTEM":
+            assert "password" not in line and user.password_hash is None
+        else:
+            assert accounts.check_password(user, line["password"])
+    admin = next(line for line in logins if line["role"] == "ADMIN")
+    providers = client.get("/api/admin/providers", headers=bearer(admin["token"]))
+    assert providers.status_code == 200
+    by_availability = {p["availability"] for p in providers.get_json()}
+    assert by_availability == {"AVAILABLE", "BUSY"}
+    customer = next(line for line in logins if line["role"] == "CUSTOMER")
+    mine = db.session.scalar(
+        sa.select(Booking.id).where(
+            Booking.customer_id == accounts.user_by_email(customer["email"]).id
+        )
+    )
+    assert client.get(f"/api/bookings/{mine}", headers=bearer(customer["token"])).status_code == 200
+
+
+def test_demo_run_twice_without_reset_does_not_duplicate_anything(cli):
+    cli("demo")
+    users, booking_count, events = count(User), count(Booking), count(BookingEvent)
+    again = cli("demo")
+    assert "--reset" in again.output
+    assert (count(User), count(Booking), count(BookingEvent)) == (users, booking_count, events)
+    assert {line["role"] for line in json_lines(again)} == set(Role)
+
+
+def test_demo_refuses_to_mix_into_a_database_that_already_has_users(cli, cast):
+    cli("demo")
+    assert count(User) == 6
+    assert count(Booking) == 0
+
+
+def test_demo_reset_rebuilds_the_demo_from_scratch(cli, client):
+    first = json_lines(cli("demo"))
+    users, booking_count, events = count(User), count(Booking), count(BookingEvent)
+    cli("users", "create", "extra@example.com", "--name", "Extra", "--role", "CUSTOMER")
+    old_admin_token = next(line["token"] for line in first if line["role"] == "ADMIN")
+
+    second = json_lines(cli("demo", "--reset"))
+    assert accounts.user_by_email("extra@example.com") is None
+    assert (count(User), count(Booking), count(BookingEvent)) == (users, booking_count, events)
+    assert_demo_data(second)
+    new_admin_token = next(line["token"] for line in second if line["role"] == "ADMIN")
+    assert client.get("/api/admin/providers", headers=bearer(old_admin_token)).status_code == 401
+    assert client.get("/api/admin/providers", headers=bearer(new_admin_token)).status_code == 200
