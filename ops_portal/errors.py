@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from .domain.errors import (
     ConflictInFlight,
     DomainError,
+    IdempotencyKeyReused,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -27,6 +28,7 @@ STATUS_FOR_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (StaleBooking, 409),
     (ConflictInFlight, 409),
+    (IdempotencyKeyReused, 422),
 )
 
 RETRY_AFTER_SECONDS = 5
@@ -83,7 +85,8 @@ def register_error_handlers(app: Flask) -> None:
                 if header in error.get_response().headers:
                     response.headers[header] = error.get_response().headers[header]
             return response
-        return error
+        page_handler = app.extensions.get("ops_portal.page_http_error")
+        return page_handler(error) if page_handler is not None else error
 
     def handle_database_unavailable(error):
         db.session.rollback()

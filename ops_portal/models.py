@@ -192,3 +192,27 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class IdempotencyKey(db.Model):
+    """A client's Idempotency-Key for one user and endpoint, and the first answer it got.
+
+    Claimed (in flight) before the request runs; completed with the response in the same
+    transaction as the change it made, so a replay can never disagree with the database."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "endpoint", "key", name="uq_idempotency_keys_scope"),
+        sa.Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    endpoint: Mapped[str] = mapped_column(sa.String(200))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    response_status: Mapped[int | None] = mapped_column()
+    response_body: Mapped[str | None] = mapped_column(sa.Text)
+    response_headers: Mapped[str | None] = mapped_column(sa.Text)  # JSON object
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

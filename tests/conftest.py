@@ -26,7 +26,7 @@ TEST_CONFIG = {
     "ARGON2_MEMORY_COST": 1024,
     "SECRET_KEY": "test-secret-key",
 }
-TABLES = ["booking_events", "bookings", "api_tokens", "customers", "providers", "users"]
+TABLES = ["idempotency_keys", "booking_events", "bookings", "api_tokens", "customers", "providers", "users"]
 
 
 def make_app(database_url: str, **overrides):

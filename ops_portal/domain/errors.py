@@ -44,3 +44,7 @@ class ConflictInFlight(DomainError):
 
 class NotAuthenticated(DomainError):
     """No valid credentials (API: a missing, unknown or revoked bearer token)."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key already used for a request with a different body."""
