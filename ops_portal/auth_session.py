@@ -12,7 +12,8 @@ def load_user(session_id: str) -> User | None:
     if not (user_id.isdigit() and version.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
-    # A session minted before the last logout or password change is dead.
-    if user is None or user.session_version != int(version):
+    # A session minted before the last logout or password change is dead, and so is every
+    # session of a disabled account.
+    if user is None or user.session_version != int(version) or not user.is_active:
         return None
     return user

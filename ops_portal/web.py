@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     g,
     get_flashed_messages,
@@ -21,6 +22,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from .domain.errors import DomainError, InvalidInput
 from .domain.lifecycle import (
@@ -98,7 +100,21 @@ def card_response(
 
 def card_messages(booking_id: int) -> list[str]:
     """Errors flashed for one card by a plain (non-htmx) form post."""
+    g.setdefault("cards_shown", set()).add(booking_id)
     return get_flashed_messages(category_filter=[CARD_MESSAGE_CATEGORY.format(booking_id)])
+
+
+def orphan_card_messages() -> list[str]:
+    """Card errors whose card this page does not show (the job left the provider's queue, the
+    booking is on another page): they become alerts naming the booking instead of vanishing.
+    Call after the page's cards are rendered."""
+    shown = g.get("cards_shown", set())
+    prefix = CARD_MESSAGE_CATEGORY.format("")
+    return [
+        f"Booking #{category[len(prefix):]}: {message}"
+        for category, message in get_flashed_messages(with_categories=True)
+        if category.startswith(prefix) and category[len(prefix):] not in {str(i) for i in shown}
+    ]
 
 
 def register_booking_actions(
@@ -129,7 +145,10 @@ def register_booking_actions(
             expected_version=form.version.data,
         )
         if is_htmx():
-            return card_response(booking, extras=extras)
+            response = card_response(booking, extras=extras)
+            # Then let the page redraw its lists, so the card moves to where it now belongs.
+            response.headers["HX-Trigger-After-Settle"] = "bookings-changed"
+            return response
         flash(f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
               f"{STATUS_WORDS[Status(booking.status)].lower()}.", "success")
         return redirect(home_url(g.actor.role), 303)
@@ -167,6 +186,16 @@ def page_error_handler(error: DomainError, status: int):
 
 def register_web(app: Flask) -> None:
     app.extensions["ops_portal.page_error_handler"] = page_error_handler
+
+    def page_http_error(error: HTTPException):
+        status = error.code or 500
+        if status < 400:  # redirects raised as exceptions pass through untouched
+            return error
+        if is_htmx():
+            return alert_response(error.description or error.name, status)
+        return render_template("error.html", status=status, detail=error.description), status
+
+    app.extensions["ops_portal.page_http_error"] = page_http_error
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
@@ -219,7 +248,14 @@ def register_web(app: Flask) -> None:
                 return [p for p in g.provider_choices if p.availability == Availability.AVAILABLE]
             return [p for p in g.provider_choices if p.active]
 
+        def detail_url(booking) -> str | None:
+            endpoint = f"{request.blueprint}.booking_detail"
+            if endpoint not in current_app.view_functions:
+                return None
+            return url_for(endpoint, booking_id=booking.id)
+
         return {
+            "detail_url": detail_url,
             "page_url": page_url,
             "provider_choices": provider_choices,
             "LIFECYCLE": LIFECYCLE,
@@ -229,6 +265,7 @@ def register_web(app: Flask) -> None:
             "actions_for": actions_for,
             "action_url": action_url,
             "card_messages": card_messages,
+            "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
             "Status": Status,
         }

@@ -24,24 +24,24 @@ def board_regions_oob() -> str:
 register_booking_actions(admin, bookings.get_booking, extras=board_regions_oob)
 
 
-@admin.get("/")
-def board():
-    """The dispatch board: what needs doing, oldest first, and who is free."""
+def _render_board(template: str):
     return render_template(
-        "admin/board.html",
+        template,
         lanes=bookings.board_lanes(g.actor),
         providers=bookings.providers_with_availability(g.actor),
     )
+
+
+@admin.get("/")
+def board():
+    """The dispatch board: what needs doing, oldest first, and who is free."""
+    return _render_board("admin/board.html")
 
 
 @admin.get("/board")
 def board_regions():
     """The board's lanes and provider panel, for the page's own polling."""
-    return render_template(
-        "admin/_board.html",
-        lanes=bookings.board_lanes(g.actor),
-        providers=bookings.providers_with_availability(g.actor),
-    )
+    return _render_board("admin/_board.html")
 
 
 @admin.get("/archive")

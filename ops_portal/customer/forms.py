@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..domain.catalog import SERVICES
@@ -14,7 +15,7 @@ from ..domain.catalog import SERVICES
 class NewBookingForm(FlaskForm):
     service = SelectField(
         "What do you need?",
-        choices=[("", "Choose a service…")] + [(s, s) for s in SERVICES],
+        choices=[SelectChoice("", "Choose a service…")] + [SelectChoice(s, s) for s in SERVICES],
         validators=[DataRequired("Choose a service.")],
     )
     address = StringField(

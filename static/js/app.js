@@ -27,16 +27,54 @@
     showAlert("No connection: your last action was not sent. Check the network and try again.");
   });
 
+  // A poll's answer is a picture of the moment the server drew it. If an action was sent or
+  // answered while the poll was out, that picture may predate the action and would undo its
+  // card on screen (the booking looks ASSIGNED again after a force-cancel), so it is dropped;
+  // the next poll draws the page afresh. Actions are counted when sent and when answered.
+  var actionsInFlight = 0;
+  var actionEvents = 0;
+  var pollSentAt = new WeakMap();
+
+  function isPoll(detail) {
+    var elt = detail.elt;
+    return detail.requestConfig && detail.requestConfig.verb === "get" &&
+      elt && elt.hasAttribute && elt.hasAttribute("data-poll");
+  }
+
+  document.addEventListener("htmx:beforeSend", function (evt) {
+    if (isPoll(evt.detail)) {
+      pollSentAt.set(evt.detail.xhr, actionEvents);
+    } else if (evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") {
+      actionsInFlight += 1;
+      actionEvents += 1;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!isPoll(evt.detail) && evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") {
+      actionsInFlight = Math.max(0, actionsInFlight - 1);
+      actionEvents += 1;
+    }
+  });
+
   // A poll must never wipe out what a person is in the middle of: an open action form, a
-  // focused field, or an error message they have not read yet.
+  // focused field, or an error message they have not read yet. An error holds back one poll
+  // only (it stays up for at least a whole interval): holding every poll would freeze the
+  // page, and new work would never appear.
   document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (!isPoll(evt.detail)) return;
     var target = evt.detail.target;
-    var fromPoll = evt.detail.requestConfig && evt.detail.requestConfig.verb === "get" &&
-      target && target.hasAttribute("data-poll");
-    if (!fromPoll) return;
-    var busy = target.querySelector("details.action[open], .card-error") ||
+    if (actionsInFlight > 0 || pollSentAt.get(evt.detail.xhr) !== actionEvents) {
+      evt.detail.shouldSwap = false;
+      return;
+    }
+    var busy = target.querySelector("details.action[open]") ||
       (document.activeElement && target.contains(document.activeElement) &&
         document.activeElement.matches("input, select, textarea"));
+    var unread = target.querySelectorAll(".card-error:not([data-held-a-poll])");
+    if (unread.length) {
+      unread.forEach(function (error) { error.setAttribute("data-held-a-poll", ""); });
+      busy = true;
+    }
     if (busy) evt.detail.shouldSwap = false;
   });
 })();

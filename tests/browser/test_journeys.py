@@ -1,0 +1,299 @@
+"""Journeys through the role pages in real headless Chromium, on every database backend.
+
+Each journey is what one or more people do with the product; screenshots of every page they
+visit land in artifacts/<journey>/<backend>/ (phone and desktop size) for a person to look at.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips these tests (or fails them when required)
+    expect = None
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+MIN_TOUCH_TARGET = 44  # px: the smallest height of anything a provider taps
+
+
+def book_through_form(journey, page, service: str = "Leaking tap") -> int:
+    """The customer fills in the new-booking form; returns the new booking's id."""
+    page.get_by_role("link", name="Book a service").first.click()
+    expect(page.get_by_role("heading", name="Book a service")).to_be_visible()
+    journey.shot(page, "customer-new-booking")
+
+    page.get_by_label("What do you need?").select_option(label=service)
+    page.get_by_label("Address").fill("12 Harbour Lane, Flat 3")
+    page.get_by_label("Day").fill((date.today() + timedelta(days=2)).isoformat())
+    page.get_by_label("From").fill("09:00")
+    page.get_by_label("Until").fill("11:30")
+    page.get_by_label("Notes for the provider").fill("Ring twice; the dog is friendly.")
+    page.get_by_role("button", name="Request booking").click()
+
+    expect(page).to_have_url(journey.server.url + "/customer/")
+    expect(page.locator(".alert-success")).to_contain_text("requested")
+    card = page.locator("article.card").first
+    expect(card.locator(".card-title")).to_have_text(service)
+    return int(card.get_attribute("id").removeprefix("booking-"))
+
+
+def assert_touch_targets(page, controls) -> None:
+    """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high."""
+    count = controls.count()
+    assert count, "no controls to measure"
+    for i in range(count):
+        control = controls.nth(i)
+        if not control.is_visible():
+            continue
+        box = control.bounding_box()
+        label = control.inner_text().strip()
+        assert box["height"] >= MIN_TOUCH_TARGET, f"{label!r} is {box['height']:.0f} px high"
+
+
+def start_poll(page, region: str) -> None:
+    """Send the polling region's request now, as its `every Ns` trigger would (same element,
+    same URL, same swap), instead of waiting out the interval; `poll_handled` waits for htmx
+    to have dealt with the answer (swapped it, or decided not to)."""
+    page.evaluate(
+        """region => {
+        const elt = document.querySelector(region);
+        window.__pollHandled = false;
+        htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, target: elt, swap: "outerHTML"})
+            .then(() => { window.__pollHandled = true; });
+    }""",
+        region,
+    )
+
+
+def poll_handled(page) -> None:
+    page.wait_for_function("() => window.__pollHandled")
+
+
+def test_customer_books_and_cancels_in_place(journey):
+    page = journey.open("customer")
+    journey.log_in(page, "customer")
+    expect(page.get_by_role("heading", name="No bookings yet")).to_be_visible()
+    journey.shot(page, "customer-no-bookings")
+
+    # The form refuses an empty request with messages beside the fields.
+    page.get_by_role("link", name="Book a service").first.click()
+    journey.expect_refusal(400)
+    page.get_by_role("button", name="Request booking").click()
+    expect(page.locator(".field-error").first).to_be_visible()
+    expect(page.locator("#service-error")).to_have_text("Choose a service.")
+    journey.shot(page, "customer-form-errors")
+    page.get_by_role("link", name="My bookings").click()
+
+    booking_id = book_through_form(journey, page)
+    card = page.locator(f"#booking-{booking_id}")
+    expect(card).to_have_attribute("data-status", "PENDING")
+    expect(card.get_by_test_id("status")).to_have_text("Waiting for a provider")
+    journey.shot(page, "customer-booked")
+
+    # A marker on the window survives an htmx swap and dies with a full page load.
+    page.evaluate("window.__noReload = true")
+    cancel = card.locator("details.action-cancel")
+    cancel.locator("summary").click()
+    expect(cancel.locator("label.confirm")).to_have_text(f"Yes, cancel booking #{booking_id}")
+    journey.shot(page, "customer-cancel-confirmation")
+    cancel.get_by_role("checkbox").check()
+    cancel.get_by_role("button", name="Cancel booking").click()
+
+    expect(card).to_have_attribute("data-status", "CANCELLED")
+    expect(card.get_by_test_id("status")).to_have_text("Cancelled")
+    expect(card.locator(".card-actions")).to_have_count(0)
+    assert page.evaluate("window.__noReload") is True, "the page reloaded instead of swapping"
+    expect(page).to_have_url(journey.server.url + "/customer/")
+    card.locator(".card-timeline summary").click()
+    expect(card.locator(".timeline-event")).to_have_count(2)
+    journey.shot(page, "customer-cancelled")
+
+
+def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(journey):
+    server = journey.server
+    provider = server.people["provider"]
+
+    customer = journey.open("customer")
+    journey.log_in(customer, "customer")
+    booking_id = book_through_form(journey, customer)
+    expect(customer.locator(f"#booking-{booking_id}")).to_have_attribute("data-status", "PENDING")
+    journey.shot(customer, "customer-booked")
+
+    # The dispatcher assigns it on the board to a provider who is free.
+    admin = journey.open("admin")
+    journey.log_in(admin, "admin")
+    card = admin.locator(f".lane-pending #booking-{booking_id}")
+    expect(card).to_have_attribute("data-status", "PENDING")
+    expect(admin.locator("#lane-count-PENDING")).to_have_text("1")
+    journey.shot(admin, "admin-board")
+    assign = card.locator("details.action-assign")
+    assign.locator("summary").click()
+    picker = assign.get_by_label("Provider")
+    expect(picker.locator("option")).to_have_text(["Choose…", "Pat Provider", "Quinn Provider"])
+    picker.select_option(label=provider.name)
+    journey.shot(admin, "admin-assign-picker")
+    assign.get_by_role("button", name="Assign").click()
+    # The card answers in place, then the board redraws and it moves to the assigned lane.
+    card = admin.locator(f".lane-assigned #booking-{booking_id}")
+    expect(card).to_have_attribute("data-status", "ASSIGNED")
+    expect(admin.locator(f".lane-pending #booking-{booking_id}")).to_have_count(0)
+    expect(card.locator(".card-facts")).to_contain_text(provider.name)
+    # Out-of-band: the lane counts and the provider panel follow the card.
+    expect(admin.locator("#lane-count-PENDING")).to_have_text("0")
+    expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("1")
+    expect(admin.locator(f"#provider-panel #provider-{provider.id}")).to_contain_text("Busy")
+    journey.shot(admin, "admin-assigned")
+
+    # The provider works it from a phone, with one thumb.
+    phone = journey.open("provider", phone=True)
+    journey.log_in(phone, "provider")
+    job = phone.locator(f".current-job #booking-{booking_id}")
+    expect(job).to_have_attribute("data-status", "ASSIGNED")
+    tappable = "#queue :is(button, summary, a), header.topbar button"
+    assert_touch_targets(phone, phone.locator(tappable))
+    journey.shot(phone, "provider-queue-assigned")
+
+    reject = job.locator("details.action-reject")
+    reject.locator("summary").tap()
+    expect(reject.get_by_label("Reason")).to_be_visible()
+    assert_touch_targets(phone, reject.locator("button, textarea"))
+    journey.shot(phone, "provider-reject-form-open")
+    reject.locator("summary").tap()  # changed their mind: close it again
+    expect(reject.get_by_label("Reason")).to_be_hidden()
+
+    job.get_by_role("button", name="Accept").tap()
+    expect(job).to_have_attribute("data-status", "IN_PROGRESS")
+    assert_touch_targets(phone, phone.locator(tappable))
+    journey.shot(phone, "provider-in-progress")
+    job.get_by_role("button", name="Complete").tap()
+    expect(job).to_have_attribute("data-status", "COMPLETED")
+    expect(job.get_by_test_id("status")).to_have_text("Completed")
+    journey.shot(phone, "provider-completed")
+
+    customer.reload()
+    customer_card = customer.locator(f"#booking-{booking_id}")
+    expect(customer_card).to_have_attribute("data-status", "COMPLETED")
+    expect(customer_card.get_by_test_id("status")).to_have_text("Completed")
+    expect(customer_card.locator(".card-facts")).to_contain_text(provider.name)
+    journey.shot(customer, "customer-sees-completed")
+
+    # The dispatcher finds it in the archive and reads its whole story.
+    admin.goto(f"/admin/archive?q={booking_id}")
+    expect(admin.locator(f"#booking-{booking_id}")).to_have_attribute("data-status", "COMPLETED")
+    journey.shot(admin, "admin-archive-search")
+    admin.goto(f"/admin/bookings/{booking_id}")
+    events = admin.locator(f"#booking-{booking_id} .timeline-event")
+    expect(events.locator("strong")).to_have_text(["Request", "Assign", "Accept", "Complete"])
+    expect(events.nth(1)).to_contain_text("Ada Admin")
+    expect(events.nth(3)).to_contain_text("Pat Provider")
+    journey.shot(admin, "admin-booking-timeline")
+
+
+def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_the_card(journey):
+    booking = journey.server.booking_for(assign_to="provider")
+    booking_id = booking["id"]
+
+    admin = journey.open("admin")
+    journey.log_in(admin, "admin")
+    board_card = admin.locator(f".lane-assigned #booking-{booking_id}")
+    expect(board_card).to_have_attribute("data-status", "ASSIGNED")
+    journey.shot(admin, "admin-board")
+
+    phone = journey.open("provider", phone=True)
+    journey.log_in(phone, "provider")
+    job = phone.locator(f".current-job #booking-{booking_id}")
+    expect(job).to_have_attribute("data-status", "ASSIGNED")
+    journey.shot(phone, "provider-queue")
+    # The card on the phone must stay as drawn until Accept is pressed: should the queue's
+    # 10 s poll come in between, it is answered "nothing new" (204, which htmx does not swap).
+    phone.route("**/provider/queue", lambda route: route.fulfill(status=204))
+
+    # The board's own refresh can be drawn just before an action and arrive just after it: hold
+    # one refresh's answer (drawn now) until the force-cancel has been answered, then deliver it.
+    held = []
+
+    def hold_first_refresh(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    admin.route("**/admin/board", hold_first_refresh)
+    start_poll(admin, "#board")
+
+    force_cancel = board_card.locator("details.action-force-cancel")
+    force_cancel.locator("summary").click()
+    force_cancel.get_by_label("Reason").fill("Customer phoned: no longer needed.")
+    force_cancel.get_by_role("checkbox").check()
+    journey.shot(admin, "admin-force-cancel-confirmation")
+    force_cancel.get_by_role("button", name="Force-cancel").click()
+    # The card answers in place (then the board redraws and the finished booking leaves it):
+    # either way no ASSIGNED picture of it is left on the board.
+    assigned_on_board = admin.locator(f"#booking-{booking_id}[data-status=ASSIGNED]")
+    expect(assigned_on_board).to_have_count(0)
+    expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
+    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+        "Available"
+    )
+
+    assert len(held) == 1, "the board refresh was not sent before the force-cancel"
+    route, stale_answer = held[0]
+    assert f'id="booking-{booking_id}"' in stale_answer.text()  # a picture from before the cancel
+    route.fulfill(response=stale_answer)
+    poll_handled(admin)
+    admin.unroute("**/admin/board")
+    # The late, older picture (which still has the card in the assigned lane) does not undo
+    # the cancel on screen.
+    expect(assigned_on_board).to_have_count(0)
+    expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
+    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+        "Available"
+    )
+
+    journey.expect_refusal(409)
+    with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/accept")) as answer:
+        job.get_by_role("button", name="Accept").tap()
+    assert answer.value.status == 409
+    expect(job.locator(".card-error")).to_contain_text("This booking changed: now CANCELLED")
+    expect(job).to_have_attribute("data-status", "CANCELLED")
+    expect(job.get_by_test_id("status")).to_have_text("Cancelled")
+    expect(job.get_by_role("button", name="Accept")).to_have_count(0)
+    # Still the queue page with its top bar, not an error page.
+    expect(phone.locator("header.topbar")).to_be_visible()
+    expect(phone.get_by_role("heading", name="My work queue")).to_be_visible()
+    expect(phone.locator(".error-page")).to_have_count(0)
+    phone.unroute("**/provider/queue")
+    journey.shot(phone, "provider-sees-conflict")
+    journey.shot(admin, "admin-board-after-force-cancel")
+
+    # The unread message holds back the queue's next refresh, but only that one: after it the
+    # queue is live again (the cancelled job leaves it).
+    start_poll(phone, "#queue")
+    poll_handled(phone)
+    expect(job.locator(".card-error")).to_be_visible()
+    start_poll(phone, "#queue")
+    poll_handled(phone)
+    expect(job).to_have_count(0)
+    expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
+    journey.shot(phone, "provider-queue-after-refresh")
+
+
+def test_provider_queue_shows_a_new_assignment_without_a_reload(journey):
+    phone = journey.open("provider", phone=True)
+    journey.log_in(phone, "provider")
+    expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
+    journey.shot(phone, "provider-empty-queue")
+    phone.evaluate("window.__noReload = true")
+
+    booking_id = journey.server.booking_for("Blocked drain", assign_to="provider")["id"]
+
+    # The queue polls every 10 s: wait for the card with a bound a little longer than that.
+    job = phone.locator(f".current-job #booking-{booking_id}")
+    expect(job).to_have_attribute("data-status", "ASSIGNED", timeout=15_000)
+    expect(job.locator(".card-title")).to_have_text("Blocked drain")
+    assert phone.evaluate("window.__noReload") is True, "the page reloaded instead of polling"
+    journey.shot(phone, "provider-queue-new-job")

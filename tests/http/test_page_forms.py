@@ -1,0 +1,252 @@
+"""The two forms that are not booking actions: the customer's new-booking form (WTForms, messages
+beside the fields, a window in the display zone) and the admin archive's search, filter and
+pages. The app here shows times in Europe/Berlin, so a time zone mistake cannot hide behind UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from ops_portal.domain.lifecycle import Status
+from ops_portal.extensions import db
+from ops_portal.models import Booking, BookingEvent
+from ops_portal.services import accounts
+from tests.conftest import make_app
+from tests.http.page_support import (
+    PASSWORD,
+    Page,
+    bulk_bookings,
+    count_bookings,
+)
+
+ZONE = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def app(database_url):
+    """conftest's app, showing and reading times in Europe/Berlin."""
+    app = make_app(database_url, DISPLAY_TIMEZONE="Europe/Berlin")
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def today() -> date:
+    return datetime.now(ZONE).date()
+
+
+def booking_form(client, **changes) -> tuple[Page, dict]:
+    """The new-booking page and a valid request from it, with `changes` typed over it."""
+    page = Page(client.get("/customer/bookings/new"))
+    assert page.status == 200
+    data = {
+        "csrf_token": page.csrf_token,
+        "service": "Plumbing",
+        "address": "12 Canal Street",
+        "day": (today() + timedelta(days=1)).isoformat(),
+        "start": "09:00",
+        "end": "11:30",
+        "notes": "Ring twice",
+        **changes,
+    }
+    return page, data
+
+
+# ------------------------------------------------------------------------------ new booking
+
+
+def test_a_valid_booking_request_creates_a_pending_booking_with_its_window_in_the_display_zone(
+    people, login
+):
+    owner = login("owner")
+    page, data = booking_form(owner)
+    assert "times in Europe/Berlin" in page.text
+
+    response = owner.post("/customer/bookings/new", data=data)
+
+    assert response.status_code == 303 and response.headers["Location"] == "/customer/"
+    db.session.rollback()
+    booking = db.session.scalars(sa.select(Booking)).one()
+    day = today() + timedelta(days=1)
+    assert (booking.status, booking.customer_id, booking.customer_name) == (
+        Status.PENDING, people.owner.user_id, "Olive Owner")
+    assert (booking.service, booking.address, booking.notes) == (
+        "Plumbing", "12 Canal Street", "Ring twice")
+    assert booking.window_start.utcoffset() is not None
+    assert booking.window_start == datetime.combine(day, time(9, 0), ZONE)
+    assert booking.window_end == datetime.combine(day, time(11, 30), ZONE)
+    event = db.session.scalars(sa.select(BookingEvent)).one()
+    assert (event.action, event.to_status, event.actor_id, event.source) == (
+        "create", "PENDING", people.owner.user_id, "web")
+
+    home = Page(owner.get("/customer/"))
+    requested = f"Booking #{booking.id} requested: we are finding you a provider."
+    assert ("success", requested) in home.alerts
+    card = home.card(booking.id)
+    zone_name = datetime.combine(day, time(9, 0), ZONE).tzname()
+    assert f"{day:%a %d %b %Y}, 09:00–11:30 {zone_name}" in card
+    assert "Waiting for a provider" in card
+
+
+# field, what is typed, the message beside it
+INVALID = [
+    ("service", {"service": ""}, "Choose a service."),
+    ("service", {"service": "Space travel"}, "Not a valid choice."),
+    ("address", {"address": "   "}, "Tell us where the job is."),
+    ("address", {"address": "x" * 301}, "Field cannot be longer than 300 characters."),
+    ("day", {"day": (date.today() - timedelta(days=2)).isoformat()}, "Pick today or a later day."),
+    ("day", {"day": "2031-02-30"}, "Pick a day."),
+    ("day", {"day": (date.today() + timedelta(days=400)).isoformat()},
+     "Bookings can be made up to a year ahead."),
+    ("end", {"start": "11:00", "end": "10:00"}, "The end time must be after the start time."),
+    ("end", {"start": "11:00", "end": "11:00"}, "The end time must be after the start time."),
+    ("start", {"start": ""}, "Pick a start time."),
+    ("notes", {"notes": "n" * 2001}, "Field cannot be longer than 2000 characters."),
+]
+
+
+def test_an_invalid_booking_request_is_400_with_the_message_beside_the_field(people, login):
+    owner = login("owner")
+    for field, changes, message in INVALID:
+        _, data = booking_form(owner, **changes)
+
+        page = Page(owner.post("/customer/bookings/new", data=data))
+
+        assert page.status == 400, changes
+        assert page.field_error(field) == message, (changes, page.field_error(field))
+        assert 'class="field has-error"' in page.html
+        if field != "address":  # what was typed is kept
+            assert 'value="12 Canal Street"' in page.html
+    assert count_bookings() == 0
+
+
+def test_a_booking_request_with_control_characters_is_refused_without_a_server_error(
+    people, login
+):
+    owner = login("owner")
+    _, data = booking_form(owner, address="12 Canal\x00Street")
+    response = owner.post("/customer/bookings/new", data=data)
+    assert response.status_code == 400
+    assert count_bookings() == 0
+
+
+def test_a_booking_request_without_the_csrf_token_creates_nothing(people, login):
+    owner = login("owner")
+    _, data = booking_form(owner)
+    del data["csrf_token"]
+    assert owner.post("/customer/bookings/new", data=data).status_code == 400
+    assert count_bookings() == 0
+
+
+# ------------------------------------------------------------------------------ archive
+
+
+@pytest.fixture
+def archive(people):
+    """Finished bookings of three customers (one with an accent, one company name with a %),
+    and open ones that the archive must never list. Returns ids by who they belong to."""
+    (zoe, _), = accounts.create_users(
+        [accounts.validate_new_user("zoe@example.com", "Zoë Ünal", "CUSTOMER", PASSWORD)],
+        with_tokens=False,
+    )
+    people.zoe = type(people.owner)(people.owner.role, zoe.id, people.owner.source)
+    olive = bulk_bookings(people, [Status.COMPLETED] * 22 + [Status.CANCELLED] * 2)
+    oscar = bulk_bookings(people, [Status.CANCELLED, Status.COMPLETED], customer="other_customer",
+                          start=datetime(2030, 2, 1, tzinfo=ZONE))
+    acme = bulk_bookings(people, [Status.COMPLETED], customer="other_customer",
+                         customer_name="Acme 100% Ltd", start=datetime(2030, 2, 2, tzinfo=ZONE))
+    zoe_ids = bulk_bookings(people, [Status.CANCELLED], customer="zoe",
+                            customer_name="Zoë Ünal", start=datetime(2030, 2, 3, tzinfo=ZONE))
+    open_ids = bulk_bookings(people, [Status.PENDING, Status.ASSIGNED, Status.FAILED],
+                             customer="other_customer", start=datetime(2030, 3, 1, tzinfo=ZONE))
+    return {"olive": olive, "oscar": oscar, "acme": acme, "zoe": zoe_ids, "open": open_ids}
+
+
+def listed(client, **query) -> Page:
+    page = Page(client.get("/admin/archive", query_string=query))
+    assert page.status == 200, (query, page.text)
+    return page
+
+
+def test_the_archive_lists_only_finished_bookings_newest_first_twenty_a_page(archive, login):
+    admin = login("admin")
+    finished = archive["olive"] + archive["oscar"] + archive["acme"] + archive["zoe"]
+
+    first, second = listed(admin), listed(admin, page=2)
+
+    assert len(first.card_ids) == 20
+    assert first.card_ids + second.card_ids == sorted(finished, reverse=True)
+    assert 'href="/admin/archive?page=2" rel="next"' in first.html
+    assert "Page 2 of 2 · 28 bookings" in second.text
+    assert listed(admin, page=3).card_ids == []
+    # The status filter holds across pages.
+    completed = listed(admin, status="COMPLETED")
+    assert 'href="/admin/archive?status=COMPLETED&amp;page=2"' in completed.html
+    assert listed(admin, status="COMPLETED", page=2).card_ids
+    assert not set(archive["open"]) & set(first.card_ids + second.card_ids)
+
+
+def test_archive_search_finds_bookings_by_number_customer_name_or_email(archive, login):
+    admin = login("admin")
+    olive, oscar, acme, zoe = archive["olive"], archive["oscar"], archive["acme"], archive["zoe"]
+    searches = {
+        str(oscar[0]): [oscar[0]],
+        f"#{oscar[0]}": [oscar[0]],
+        "oscar": oscar + acme,
+        "OSCAR OTHER": oscar + acme,
+        "oscar_other@example": oscar + acme,
+        "acme": acme,
+        "zoë": zoe,
+        "nobody at all": [],
+        str(archive["open"][0]): [],  # an open booking is not in the archive
+    }
+    found = {q: sorted(listed(admin, q=q).card_ids) for q in searches}
+    assert found == {q: sorted(ids) for q, ids in searches.items()}
+    assert len(listed(admin, q="olive@example.com").card_ids) == 20  # 24, a page of them
+    assert listed(admin, q="oscar", status="CANCELLED").card_ids == [oscar[0]]
+    assert olive
+
+
+def test_archive_search_takes_percent_and_underscore_literally(archive, login):
+    admin = login("admin")
+    assert listed(admin, q="%").card_ids == archive["acme"]
+    assert listed(admin, q="100%").card_ids == archive["acme"]
+    # Only Oscar's email has an underscore; his company booking has his account too.
+    assert sorted(listed(admin, q="_").card_ids) == sorted(archive["oscar"] + archive["acme"])
+
+
+def test_the_archive_refuses_a_status_that_is_not_finished_with_a_400_page(archive, login):
+    admin = login("admin")
+    for status in ("PENDING", "bogus", "completed"):
+        page = Page(admin.get("/admin/archive", query_string={"status": status}))
+        assert page.status == 400, status
+        assert "status must be one of COMPLETED, CANCELLED" in page.text
+        assert not page.is_fragment
+
+
+def test_the_archive_answers_odd_input_without_a_server_error(archive, login):
+    admin = login("admin")
+    answers = {
+        repr(query): admin.get("/admin/archive", query_string=query).status_code
+        for query in (
+            {"q": "x" * 500},
+            {"q": "nul\x00byte"},
+            {"q": "' OR 1=1 --"},
+            {"q": "日本語 🧹"},
+            {"q": "#"},
+            {"q": "#99999999999999999999"},
+            {"page": "0"},
+            {"page": "-3"},
+            {"page": "abc"},
+            {"page": str(10**30)},
+        )
+    }
+    assert all(code in (200, 400) for code in answers.values()), answers
+    assert answers[repr({"q": "x" * 500})] == 400
+    assert answers[repr({"q": "' OR 1=1 --"})] == 200
+    assert answers[repr({"page": "0"})] == 400
+    assert listed(admin, q="' OR 1=1 --").card_ids == []
