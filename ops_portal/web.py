@@ -3,6 +3,7 @@ and how a booking card answers (a fragment for htmx, a 303 for a plain form)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from .domain.lifecycle import (
     allowed_actions,
 )
 from .extensions import login_manager
+from .idempotent import idempotent
 from .services import bookings
 from .web_forms import CONFIRMED_ACTIONS, ActionForm
 
@@ -123,6 +125,7 @@ def register_booking_actions(
     extras: Callable[[], str] | None = None,
 ) -> None:
     """POST /bookings/<id>/<action> on a role blueprint: one view for every role."""
+
     @blueprint.post("/bookings/<int:booking_id>/<action_name>")
     def booking_action(booking_id: int, action_name: str):
         """Apply one lifecycle action from a booking card's form."""
@@ -132,8 +135,12 @@ def register_booking_actions(
             abort(404)
         if action is Action.CREATE:
             abort(404)
+        g.acting_on = (booking_id, load_booking)  # from here on, refusals show in the card
+        return apply_action(booking_id, action)
+
+    @idempotent
+    def apply_action(booking_id: int, action: Action):
         form = ActionForm.for_action(action)
-        g.acting_on = (booking_id, load_booking)
         if not form.validate():
             raise InvalidInput(form.first_error())
         booking = bookings.perform_action(
@@ -149,8 +156,11 @@ def register_booking_actions(
             # Then let the page redraw its lists, so the card moves to where it now belongs.
             response.headers["HX-Trigger-After-Settle"] = "bookings-changed"
             return response
-        flash(f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
-              f"{STATUS_WORDS[Status(booking.status)].lower()}.", "success")
+        flash(
+            f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
+            f"{STATUS_WORDS[Status(booking.status)].lower()}.",
+            "success",
+        )
         return redirect(home_url(g.actor.role), 303)
 
 
@@ -178,6 +188,8 @@ def page_error_handler(error: DomainError, status: int):
         category = CARD_MESSAGE_CATEGORY.format(booking_id) if booking is not None else "error"
         flash(error.detail, category)
         return redirect(home_url(g.actor.role), 303)
+    if is_htmx():  # never a whole page swapped into a card
+        return alert_response(error.detail, status)
     return render_template("error.html", status=status, detail=error.detail), status
 
 
@@ -255,6 +267,7 @@ def register_web(app: Flask) -> None:
             return url_for(endpoint, booking_id=booking.id)
 
         return {
+            "new_idempotency_key": lambda: uuid.uuid4().hex,
             "detail_url": detail_url,
             "page_url": page_url,
             "provider_choices": provider_choices,

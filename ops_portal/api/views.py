@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request, url_for
 from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.lifecycle import BOOKING_ACTIONS, Action, Source
 from ..extensions import db
+from ..idempotent import idempotent
 from ..services import accounts, bookings
 from .inputs import (
     check_body_actor,
@@ -45,6 +46,7 @@ def _booking_response(booking, status: int = 200):
 
 
 @api.post("/bookings/", strict_slashes=False)
+@idempotent
 def create_booking():
     """Create a booking for the calling customer."""
     body = json_body(CREATE_FIELDS)
@@ -93,12 +95,14 @@ def _perform(booking_id: int, action: Action):
 
 
 @api.post(f"/bookings/<int:booking_id>/<any({ACTION_NAMES}):action>")
+@idempotent
 def booking_action(booking_id: int, action: str):
     """Apply a lifecycle action (cancel, assign, accept, ...) to a booking."""
     return _perform(booking_id, Action(action))
 
 
 @api.post("/bookings/<int:booking_id>/cancel/admin")
+@idempotent
 def admin_cancel(booking_id: int):
     """The seed's name for force-cancel."""
     return _perform(booking_id, Action.FORCE_CANCEL)

@@ -47,9 +47,17 @@ def configure_engine(engine: sa.Engine) -> None:
 def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     """Commit everything done inside once at the end; roll all of it back on any exception.
 
+    Inside another write_transaction (an idempotent request wrapping a service call) this one
+    joins it: its work is flushed, and committed or rolled back with the outer one.
+
     keep_loaded: objects keep the state this transaction committed instead of being expired
     (and reloaded later, when another request may already have changed them again)."""
     session = db.session
+    if _write_intent.get():
+        with _domain_errors():
+            yield session
+            session.flush()
+        return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction() entered with unflushed changes in the session")
     # End any read transaction the request began (e.g. loading the user), so the write one
@@ -57,28 +65,34 @@ def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     session.rollback()
     token = _write_intent.set(True)
     try:
-        yield session
-        if keep_loaded:
-            actual = session()  # the request's Session behind the scoped proxy
-            previous, actual.expire_on_commit = actual.expire_on_commit, False
-            try:
+        with _domain_errors():
+            yield session
+            if keep_loaded:
+                actual = session()  # the request's Session behind the scoped proxy
+                previous, actual.expire_on_commit = actual.expire_on_commit, False
+                try:
+                    session.commit()
+                finally:
+                    actual.expire_on_commit = previous
+            else:
                 session.commit()
-            finally:
-                actual.expire_on_commit = previous
-        else:
-            session.commit()
-    except StaleDataError as exc:
-        session.rollback()
-        raise StaleBooking("The booking changed while this request was applied; reload it") from exc
-    except IntegrityError as exc:
-        session.rollback()
-        message = str(exc.orig)
-        # PostgreSQL names the index; SQLite names the column of the same partial unique index.
-        if "uq_bookings_one_active_per_provider" in message or "bookings.provider_id" in message:
-            raise ProviderBusy("Provider is busy") from exc
-        raise
     except BaseException:
         session.rollback()
         raise
     finally:
         _write_intent.reset(token)
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """Database refusals that have a business meaning, as domain errors."""
+    try:
+        yield
+    except StaleDataError as exc:
+        raise StaleBooking("The booking changed while this request was applied; reload it") from exc
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        # PostgreSQL names the index; SQLite names the column of the same partial unique index.
+        if "uq_bookings_one_active_per_provider" in message or "bookings.provider_id" in message:
+            raise ProviderBusy("Provider is busy") from exc
+        raise

@@ -253,15 +253,34 @@ def test_a_stale_cancel_answers_409_and_the_card_shows_the_booking_as_it_now_is(
         bookings.perform_action(people.admin, booking, "force-cancel", reason="reset")
 
 
-def test_pressing_the_same_button_twice_is_refused_as_stale_the_second_time(people, login):
+def test_pressing_the_same_button_twice_acts_once_and_answers_the_same(people, login):
     provider = login("provider")
     for htmx in (True, False):
         booking = booking_in(people, Status.ASSIGNED).id
         form = Page(provider.get("/provider/")).form(booking, "accept")
+        first = press(provider, form, htmx=htmx)
+        assert first.status_code == (200 if htmx else 303)
+        after_first = snapshot(booking)
+
+        again = press(provider, form, htmx=htmx)  # a double tap, or a resend after a timeout
+
+        assert again.status_code == first.status_code
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_data() == first.get_data()
+        assert snapshot(booking) == after_first  # one accept, one event
+        bookings.perform_action(people.provider, booking, "complete")
+
+
+def test_a_second_copy_of_the_form_drawn_before_the_first_press_is_refused_as_stale(people, login):
+    provider = login("provider")
+    for htmx in (True, False):
+        booking = booking_in(people, Status.ASSIGNED).id
+        form = Page(provider.get("/provider/")).form(booking, "accept")
+        other_copy = Page(provider.get("/provider/")).form(booking, "accept")  # another tab
         assert press(provider, form, htmx=True).status_code == 200
         after_first = snapshot(booking)
 
-        response = press(provider, form, htmx=htmx)
+        response = press(provider, other_copy, htmx=htmx)
 
         assert_refused_in_card(provider, response, htmx=htmx, who="provider", booking_id=booking,
                                status=409, message="This booking changed: now IN_PROGRESS")
