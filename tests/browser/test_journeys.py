@@ -42,16 +42,16 @@ def book_through_form(journey, page, service: str = "Leaking tap") -> int:
 
 
 def assert_touch_targets(page, controls) -> None:
-    """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high."""
-    count = controls.count()
-    assert count, "no controls to measure"
-    for i in range(count):
-        control = controls.nth(i)
-        if not control.is_visible():
-            continue
-        box = control.bounding_box()
-        label = control.inner_text().strip()
-        assert box["height"] >= MIN_TOUCH_TARGET, f"{label!r} is {box['height']:.0f} px high"
+    """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high. Measured in one
+    pass over the live DOM, so a redraw of the queue cannot detach a control mid-measurement."""
+    sizes = controls.evaluate_all(
+        """elements => elements
+            .filter(e => e.getClientRects().length > 0)
+            .map(e => [e.innerText.trim(), e.getBoundingClientRect().height])"""
+    )
+    assert sizes, "no controls to measure"
+    for label, height in sizes:
+        assert height >= MIN_TOUCH_TARGET, f"{label!r} is {height:.0f} px high"
 
 
 def start_poll(page, region: str) -> None:
