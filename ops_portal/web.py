@@ -25,7 +25,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from .domain.errors import DomainError, InvalidInput
+from .domain.errors import DomainError, InvalidInput, StaleBooking
 from .domain.lifecycle import (
     LIFECYCLE,
     Availability,
@@ -172,6 +172,16 @@ def alert_response(message: str, status: int):
     return response
 
 
+def _in_words(error: DomainError, booking) -> str:
+    """The message for a person: a stale page is explained without version numbers."""
+    if isinstance(error, StaleBooking):
+        return (
+            f"This booking changed: now {booking.status}. It was updated after this page was "
+            "shown, so nothing was done; check it before acting again."
+        )
+    return error.detail
+
+
 def page_error_handler(error: DomainError, status: int):
     """Domain errors on pages: inside the card acted on, else an error page."""
     acting_on = g.get("acting_on")
@@ -183,10 +193,10 @@ def page_error_handler(error: DomainError, status: int):
             booking = None
         if is_htmx():
             if booking is not None:
-                return card_response(booking, status=status, error=error.detail)
+                return card_response(booking, status=status, error=_in_words(error, booking))
             return alert_response(error.detail, status)
         category = CARD_MESSAGE_CATEGORY.format(booking_id) if booking is not None else "error"
-        flash(error.detail, category)
+        flash(_in_words(error, booking) if booking is not None else error.detail, category)
         return redirect(home_url(g.actor.role), 303)
     if is_htmx():  # never a whole page swapped into a card
         return alert_response(error.detail, status)
