@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -137,12 +138,18 @@ def issue_token(email: str) -> str:
     return raw
 
 
+# How stale a token's recorded last use may get: recording every use would turn every read
+# into a write (and, on SQLite, into a wait for the write lock).
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
 def actor_for_token(raw: str, source: Source = Source.API) -> Actor | None:
-    """The actor a bearer token stands for, or None if it is unknown, revoked or disabled."""
+    """The actor a bearer token stands for, or None if it is unknown, revoked or disabled.
+    Records when the token was last used (to within LAST_USED_RESOLUTION)."""
     if not raw or len(raw) > 200:
         return None
     row = db.session.execute(
-        sa.select(User.id, User.role)
+        sa.select(User.id, User.role, ApiToken.id.label("token_id"), ApiToken.last_used_at)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_hash == hash_token(raw),
@@ -152,7 +159,27 @@ def actor_for_token(raw: str, source: Source = Source.API) -> Actor | None:
     ).first()
     if row is None:
         return None
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - LAST_USED_RESOLUTION:
+        with write_transaction() as session:
+            session.execute(
+                sa.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
+            )
     return Actor(Role(row.role), row.id, source)
+
+
+def revoke_tokens(email: str) -> int:
+    """Revoke every live API token of the user; returns how many."""
+    with write_transaction() as session:
+        user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound(f"No user {email}")
+        result = session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return result.rowcount
 
 
 def user_by_email(email: str) -> User | None:
@@ -179,6 +206,16 @@ def authenticate(email: str, password: str):
         return None
     if user is None or not user.is_active:
         return None
+    if password_hasher().check_needs_rehash(user.password_hash):
+        # The hashing parameters were raised since this hash was made: upgrade it now, while
+        # the plain password is at hand (the only moment it ever is).
+        with write_transaction() as session:
+            session.execute(
+                sa.update(User)
+                .where(User.id == user.id)
+                .values(password_hash=password_hasher().hash(password))
+            )
+        user = db.session.get(User, user.id)
     return user
 
 
