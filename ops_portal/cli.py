@@ -11,7 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .domain.errors import DomainError
-from .services import accounts, demo
+from .services import accounts, demo, idempotency
 
 users = AppGroup("users", help="Create users, import them in bulk, issue API tokens.")
 
@@ -85,6 +85,16 @@ def issue_token(email):
         _fail(error)
 
 
+@users.command("revoke-tokens")
+@click.argument("email")
+def revoke_tokens(email):
+    """Revoke every API token of a user at once; prints {"email", "revoked"}."""
+    try:
+        _emit({"email": email, "revoked": accounts.revoke_tokens(email)})
+    except DomainError as error:
+        _fail(error)
+
+
 @click.command("demo")
 @click.option("--reset", is_flag=True, help="rebuild the database first (all data is lost)")
 def demo_command(reset):
@@ -110,6 +120,16 @@ def _print_logins(loaded: dict | None) -> None:
     sys.stdout.flush()
 
 
+idempotency_group = AppGroup("idempotency", help="Housekeeping of Idempotency-Keys.")
+
+
+@idempotency_group.command("purge")
+def purge_idempotency_keys():
+    """Delete Idempotency-Keys older than 24 hours; prints {"purged": N}."""
+    _emit({"purged": idempotency.purge_expired()})
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_command)
+    app.cli.add_command(idempotency_group)

@@ -77,3 +77,14 @@ def test_a_revoked_token_stops_working_at_once_and_others_are_unaffected(client,
     # A new token for the same user works: revocation is of tokens, not of the account.
     fresh = {"Authorization": f"Bearer {accounts.issue_token('ops@example.com')}"}
     assert client.get("/api/admin/providers", headers=fresh).status_code == 200
+
+
+def test_the_revoke_tokens_command_revokes_and_says_how_many(app, client):
+    _, token = accounts.create_user("cli@example.com", "Cli", Role.SYSTEM, with_token=True)
+    accounts.issue_token("cli@example.com")
+    result = app.test_cli_runner().invoke(args=["users", "revoke-tokens", "cli@example.com"])
+    assert result.exit_code == 0, result.output
+    assert '"revoked": 2' in result.output
+    assert client.get("/api/admin/providers", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    unknown = app.test_cli_runner().invoke(args=["users", "revoke-tokens", "nobody@example.com"])
+    assert unknown.exit_code != 0 and "No user nobody@example.com" in unknown.output
