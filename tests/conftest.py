@@ -212,3 +212,28 @@ def assert_event_chain(booking_id: int) -> None:
         assert event.from_status == previous.to_status, f"chain broken at event {event.id}"
     status = db.session.scalar(sa.select(Booking.status).where(Booking.id == booking_id))
     assert events[-1].to_status == status
+
+
+def booking_state(booking_id: int) -> tuple:
+    """What a refused request must leave alone, read fresh from the database: status first,
+    then provider, forced flag, version, updated_at, and the booking's event ids."""
+    from ops_portal.models import Booking, BookingEvent
+
+    db.session.rollback()
+    row = db.session.execute(
+        sa.select(
+            Booking.status,
+            Booking.provider_id,
+            Booking.assignment_forced,
+            Booking.version,
+            Booking.updated_at,
+        ).where(Booking.id == booking_id)
+    ).one()
+    event_ids = tuple(
+        db.session.scalars(
+            sa.select(BookingEvent.id)
+            .where(BookingEvent.booking_id == booking_id)
+            .order_by(BookingEvent.id)
+        )
+    )
+    return (*row, event_ids)

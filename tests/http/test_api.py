@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
-from ops_portal.models import Booking, BookingEvent
+from ops_portal.models import Booking
 from ops_portal.services import bookings
-from tests.conftest import assert_event_chain, booking_in, make_app
+from tests.conftest import assert_event_chain, booking_in, booking_state, make_app
 
 BOOKING_KEYS = {
     "id",
@@ -93,31 +93,12 @@ def assert_booking_shape(data: dict, *, with_events: bool) -> None:
         assert "events" not in data
 
 
-def state(booking_id: int) -> tuple:
-    """What a refused request must not change: the row and the number of its events."""
-    db.session.rollback()
-    row = db.session.execute(
-        sa.select(
-            Booking.status,
-            Booking.provider_id,
-            Booking.version,
-            Booking.updated_at,
-            Booking.assignment_forced,
-        ).where(Booking.id == booking_id)
-    ).one()
-    events = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(BookingEvent)
-        .where(BookingEvent.booking_id == booking_id)
-    )
-    return (*row, events)
-
 
 @contextmanager
 def unchanged(*booking_ids: int):
-    before = [state(b) for b in booking_ids]
+    before = [booking_state(b) for b in booking_ids]
     yield
-    assert [state(b) for b in booking_ids] == before
+    assert [booking_state(b) for b in booking_ids] == before
 
 
 def pending_force_assigned_to(cast, provider):
@@ -439,7 +420,7 @@ def test_an_allowed_action_answers_the_booking_with_one_new_api_event(
     assert event["source"] == "api"
     assert event["reason"] == body.get("reason")
     assert event["forced"] is (action in ("force-assign", "force-cancel"))
-    assert state(booking.id)[0] == target
+    assert booking_state(booking.id)[0] == target
     assert_event_chain(booking.id)
 
 

@@ -10,9 +10,9 @@ from ops_portal.domain.errors import NotFound, NotPermitted, ProviderBusy, Trans
 from ops_portal.domain.lifecycle import Action, Availability, Status
 from ops_portal.errors import status_for
 from ops_portal.extensions import db
-from ops_portal.models import Booking, BookingEvent, Provider
+from ops_portal.models import Booking, Provider
 from ops_portal.services import bookings
-from tests.conftest import assert_event_chain, booking_in
+from tests.conftest import assert_event_chain, booking_in, booking_state
 
 
 def availability_of(cast, provider_id: int) -> Availability:
@@ -26,21 +26,6 @@ def active_count_of(cast, provider_id: int) -> int:
     rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
     return rows[provider_id].active_count
 
-
-def state_of(booking_id: int):
-    db.session.rollback()
-    db.session.expire_all()
-    row = db.session.execute(
-        sa.select(
-            Booking.status, Booking.provider_id, Booking.version, Booking.assignment_forced
-        ).where(Booking.id == booking_id)
-    ).one()
-    events = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(BookingEvent)
-        .where(BookingEvent.booking_id == booking_id)
-    )
-    return (*row, events)
 
 
 def deactivate(provider_id: int) -> None:
@@ -56,7 +41,7 @@ def test_assign_to_busy_provider_is_refused(cast, busy_with):
     booking_in(cast, busy_with)  # cast.provider is now BUSY
     assert availability_of(cast, cast.provider.user_id) is Availability.BUSY
     pending = booking_in(cast, Status.PENDING)
-    before = state_of(pending.id)
+    before = booking_state(pending.id)
 
     with pytest.raises(ProviderBusy) as refused:
         bookings.perform_action(
@@ -65,7 +50,7 @@ def test_assign_to_busy_provider_is_refused(cast, busy_with):
 
     assert refused.value.detail == "Provider is busy"
     assert status_for(refused.value) == 403
-    assert state_of(pending.id) == before
+    assert booking_state(pending.id) == before
     assert active_count_of(cast, cast.provider.user_id) == 1
 
 
@@ -85,7 +70,7 @@ def test_inactive_provider_cannot_be_assigned_even_by_force(cast):
     pending = booking_in(cast, Status.PENDING)
     deactivate(cast.other_provider.user_id)
     assert availability_of(cast, cast.other_provider.user_id) is Availability.INACTIVE
-    before = state_of(pending.id)
+    before = booking_state(pending.id)
 
     for actor, action in ((cast.admin, Action.ASSIGN), (cast.admin, Action.FORCE_ASSIGN)):
         with pytest.raises(NotPermitted) as refused:
@@ -94,30 +79,30 @@ def test_inactive_provider_cannot_be_assigned_even_by_force(cast):
             )
         assert status_for(refused.value) == 403
         assert not isinstance(refused.value, ProviderBusy)
-        assert state_of(pending.id) == before
+        assert booking_state(pending.id) == before
 
 
 @pytest.mark.parametrize("action", [Action.ASSIGN, Action.FORCE_ASSIGN])
 def test_assign_to_unknown_provider_is_not_found(cast, action):
     pending = booking_in(cast, Status.PENDING)
-    before = state_of(pending.id)
+    before = booking_state(pending.id)
     # An id nobody has, and a customer's id: neither is a provider.
     for provider_id in (10_000, cast.owner.user_id):
         with pytest.raises(NotFound) as refused:
             bookings.perform_action(cast.admin, pending.id, action, provider_id=provider_id)
         assert status_for(refused.value) == 404
-        assert state_of(pending.id) == before
+        assert booking_state(pending.id) == before
 
 
 def test_assign_needs_a_provider_id(cast):
     from ops_portal.domain.errors import InvalidInput
 
     pending = booking_in(cast, Status.PENDING)
-    before = state_of(pending.id)
+    before = booking_state(pending.id)
     with pytest.raises(InvalidInput) as refused:
         bookings.perform_action(cast.admin, pending.id, Action.ASSIGN)
     assert status_for(refused.value) == 400
-    assert state_of(pending.id) == before
+    assert booking_state(pending.id) == before
 
 
 # ------------------------------------------------------------------------------------ force-assign
@@ -177,13 +162,13 @@ def test_force_assign_from_assigned_reassigns_and_frees_the_previous_provider(ca
 
 def test_force_assign_to_the_provider_already_assigned_changes_nothing(cast):
     booking = booking_in(cast, Status.ASSIGNED)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
     with pytest.raises(TransitionNotAllowed) as refused:
         bookings.perform_action(
             cast.admin, booking.id, Action.FORCE_ASSIGN, provider_id=cast.provider.user_id
         )
     assert status_for(refused.value) == 400
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
 
 
 def test_normal_assign_is_refused_while_a_forced_booking_keeps_the_provider_busy(cast):

@@ -34,35 +34,7 @@ from ops_portal.errors import status_for
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import bookings
-from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in
-
-
-def state_of(booking_id: int):
-    """The booking's row and its events as the database has them."""
-    db.session.rollback()
-    db.session.expire_all()
-    row = db.session.execute(
-        sa.select(
-            Booking.status,
-            Booking.provider_id,
-            Booking.assignment_forced,
-            Booking.version,
-            Booking.updated_at,
-        ).where(Booking.id == booking_id)
-    ).one()
-    events = db.session.execute(
-        sa.select(
-            BookingEvent.id,
-            BookingEvent.action,
-            BookingEvent.from_status,
-            BookingEvent.to_status,
-            BookingEvent.reason,
-        )
-        .where(BookingEvent.booking_id == booking_id)
-        .order_by(BookingEvent.id)
-    ).all()
-    db.session.rollback()
-    return tuple(row), tuple(tuple(e) for e in events)
+from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in, booking_state
 
 
 def total_events() -> int:
@@ -85,7 +57,7 @@ TAMPERING = {
 @pytest.mark.parametrize("statement", list(TAMPERING.values()), ids=list(TAMPERING))
 def test_database_refuses_to_change_the_audit_trail(cast, statement):
     booking = booking_in(cast, Status.COMPLETED)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
 
     with pytest.raises(sa.exc.DBAPIError) as refused:
         db.session.execute(sa.text(statement), {"id": booking.id})
@@ -94,13 +66,13 @@ def test_database_refuses_to_change_the_audit_trail(cast, statement):
     assert "append-only" in str(refused.value.orig)
     db.session.rollback()
 
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
     assert_event_chain(booking.id)
 
 
 def test_database_refuses_to_delete_events_through_the_orm(cast):
     booking = booking_in(cast, Status.ASSIGNED)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
     event = db.session.scalars(
         sa.select(BookingEvent).where(BookingEvent.booking_id == booking.id)
     ).first()
@@ -108,21 +80,21 @@ def test_database_refuses_to_delete_events_through_the_orm(cast):
     with pytest.raises(sa.exc.DBAPIError):
         db.session.commit()
     db.session.rollback()
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
 
 
 def test_postgresql_refuses_to_truncate_the_audit_trail(cast):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("TRUNCATE is PostgreSQL's; SQLite has none")
     booking = booking_in(cast, Status.PENDING)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
     for table in ("booking_events", "bookings"):
         with pytest.raises(sa.exc.DBAPIError) as refused:
             db.session.execute(sa.text(f"TRUNCATE {table} CASCADE"))
             db.session.commit()
         assert "append-only" in str(refused.value.orig)
         db.session.rollback()
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
 
 
 # ---------------------------------------------------------------------- chains
@@ -200,7 +172,7 @@ def test_event_chains_stay_unbroken_across_a_long_random_walk(cast):
     assert len(successes) > 4, "some bookings ran to the end of their lifecycle"
     for booking_id, moves in successes.items():
         assert_event_chain(booking_id)
-        (*_row, version, _updated), events = state_of(booking_id)
+        *_row, version, _updated, events = booking_state(booking_id)
         assert len(events) == 1 + moves
         assert version == len(events)
 
@@ -291,12 +263,12 @@ def test_a_refused_action_writes_no_event_and_changes_nothing(cast, name):
     if kwargs.get("provider_id") == "other":
         kwargs = {**kwargs, "provider_id": cast.other_provider.user_id}
     booking = booking_in(cast, start)
-    before, events_before = state_of(booking.id), total_events()
+    before, events_before = booking_state(booking.id), total_events()
 
     with pytest.raises(error_type):
         bookings.perform_action(cast.by_name(kind), booking.id, action, **kwargs)
 
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
     assert total_events() == events_before
 
 
@@ -307,13 +279,13 @@ def test_a_failure_while_writing_the_event_rolls_back_the_whole_action(cast):
     """The event insert fails after the booking row was updated (an actor whose account does not
     exist breaks the event's foreign key): neither the booking change nor the event remains."""
     booking = booking_in(cast, Status.IN_PROGRESS)
-    before, events_before = state_of(booking.id), total_events()
+    before, events_before = booking_state(booking.id), total_events()
     ghost_admin = Actor(Role.ADMIN, 10_000)
 
     with pytest.raises(sa.exc.IntegrityError):
         bookings.perform_action(ghost_admin, booking.id, Action.FORCE_CANCEL, reason="ghost")
 
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
     assert total_events() == events_before
     rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
     assert rows[cast.provider.user_id].active_count == 1
@@ -326,7 +298,7 @@ def test_a_failure_while_writing_the_event_rolls_back_the_whole_action(cast):
 def test_an_event_the_database_rejects_leaves_the_booking_as_it_was(cast):
     """An event violating a CHECK constraint (an unknown source) undoes the assignment too."""
     booking = booking_in(cast, Status.PENDING)
-    before, events_before = state_of(booking.id), total_events()
+    before, events_before = booking_state(booking.id), total_events()
     odd_source = Actor(Role.ADMIN, cast.admin.user_id, source="fax")
 
     with pytest.raises(sa.exc.IntegrityError):
@@ -334,7 +306,7 @@ def test_an_event_the_database_rejects_leaves_the_booking_as_it_was(cast):
             odd_source, booking.id, Action.ASSIGN, provider_id=cast.provider.user_id
         )
 
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
     assert total_events() == events_before
     rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
     assert rows[cast.provider.user_id].active_count == 0
@@ -347,7 +319,7 @@ def test_an_action_on_a_stale_version_is_refused_with_the_current_state(cast):
     booking = booking_in(cast, Status.ASSIGNED)
     seen = booking.version
     bookings.perform_action(cast.provider, booking.id, Action.ACCEPT, expected_version=seen)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
 
     # An admin acting on the page as it was before the accept.
     with pytest.raises(StaleBooking) as refused:
@@ -358,19 +330,19 @@ def test_an_action_on_a_stale_version_is_refused_with_the_current_state(cast):
     assert status_for(refused.value) == 409
     assert refused.value.booking.status == Status.IN_PROGRESS
     assert refused.value.booking.version == seen + 1
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
 
 
 @pytest.mark.parametrize("offset", [-1, 1])
 def test_only_the_current_version_is_accepted(cast, offset):
     booking = booking_in(cast, Status.ASSIGNED)
     current = booking.version
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
     with pytest.raises(StaleBooking):
         bookings.perform_action(
             cast.provider, booking.id, Action.ACCEPT, expected_version=current + offset
         )
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
     done = bookings.perform_action(
         cast.provider, booking.id, Action.ACCEPT, expected_version=current
     )
@@ -379,7 +351,7 @@ def test_only_the_current_version_is_accepted(cast, offset):
 
 def test_a_stale_refusal_does_not_reveal_the_booking_to_someone_who_may_not_see_it(cast):
     booking = booking_in(cast, Status.ASSIGNED)
-    before = state_of(booking.id)
+    before = booking_state(booking.id)
     with pytest.raises(DomainError) as refused:
         bookings.perform_action(
             cast.other_customer, booking.id, Action.CANCEL, expected_version=booking.version - 1
@@ -387,4 +359,4 @@ def test_a_stale_refusal_does_not_reveal_the_booking_to_someone_who_may_not_see_
     assert status_for(refused.value) in (403, 409)
     assert refused.value.booking is None
     assert Status.ASSIGNED.value not in refused.value.detail
-    assert state_of(booking.id) == before
+    assert booking_state(booking.id) == before
