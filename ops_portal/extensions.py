@@ -1,5 +1,7 @@
 """Extensions, created unbound and bound to an app in the factory."""
 
+from flask import request
+from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -19,3 +21,12 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def client_address() -> str:
+    """request.remote_addr, corrected by ProxyFix for the configured trusted proxies."""
+    return request.remote_addr or "unknown"
+
+
+# Limits are declared where they apply (the login form).
+limiter = Limiter(key_func=client_address)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from ..extensions import limiter
 from ..services import accounts
 from ..web import home_url, is_htmx
 from .forms import LoginForm
@@ -24,7 +25,30 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _login_failed(response) -> bool:
+    return response.status_code != 303  # only failed attempts count against the limits
+
+
+def _account_key() -> str:
+    return (request.form.get("email") or "").strip().lower()[:254]
+
+
 @auth.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+    methods=["POST"],
+    scope="login-address",
+    deduct_when=_login_failed,
+    error_message="Too many failed logins from this address; wait a few minutes and try again.",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    methods=["POST"],
+    key_func=_account_key,
+    scope="login-account",
+    deduct_when=_login_failed,
+    error_message="Too many failed logins for this account; wait a few minutes and try again.",
+)
 def login():
     """Sign in with email and password."""
     if current_user.is_authenticated:
