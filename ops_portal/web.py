@@ -110,12 +110,12 @@ def orphan_card_messages() -> list[str]:
     """Card errors whose card this page does not show (the job left the provider's queue, the
     booking is on another page): they become alerts naming the booking instead of vanishing.
     Call after the page's cards are rendered."""
-    shown = g.get("cards_shown", set())
+    shown = {str(booking_id) for booking_id in g.get("cards_shown", ())}
     prefix = CARD_MESSAGE_CATEGORY.format("")
     return [
         f"Booking #{category[len(prefix):]}: {message}"
         for category, message in get_flashed_messages(with_categories=True)
-        if category.startswith(prefix) and category[len(prefix):] not in {str(i) for i in shown}
+        if category.startswith(prefix) and category[len(prefix):] not in shown
     ]
 
 
@@ -182,6 +182,14 @@ def _in_words(error: DomainError, booking) -> str:
     return error.detail
 
 
+def page_error(detail: str, status: int):
+    """An error on a page: an alert for htmx (never a whole page swapped into a card), else
+    the error page."""
+    if is_htmx():
+        return alert_response(detail, status)
+    return render_template("error.html", status=status, detail=detail), status
+
+
 def page_error_handler(error: DomainError, status: int):
     """Domain errors on pages: inside the card acted on, else an error page."""
     acting_on = g.get("acting_on")
@@ -198,9 +206,7 @@ def page_error_handler(error: DomainError, status: int):
         category = CARD_MESSAGE_CATEGORY.format(booking_id) if booking is not None else "error"
         flash(_in_words(error, booking) if booking is not None else error.detail, category)
         return redirect(home_url(g.actor.role), 303)
-    if is_htmx():  # never a whole page swapped into a card
-        return alert_response(error.detail, status)
-    return render_template("error.html", status=status, detail=error.detail), status
+    return page_error(error.detail, status)
 
 
 # ------------------------------------------------------------------------------ template helpers
@@ -213,18 +219,17 @@ def register_web(app: Flask) -> None:
         status = error.code or 500
         if status < 400:  # redirects raised as exceptions pass through untouched
             return error
-        if is_htmx():
-            return alert_response(error.description or error.name, status)
-        return render_template("error.html", status=status, detail=error.description), status
+        return page_error(error.description or error.name, status)
 
     app.extensions["ops_portal.page_http_error"] = page_http_error
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
-        detail = "This form has expired or did not come from this site; reload the page and try again."
-        if is_htmx():
-            return alert_response(detail, 400)
-        return render_template("error.html", status=400, detail=detail), 400
+        return page_error(
+            "This form has expired or did not come from this site; reload the page and try again.",
+            400,
+        )
+
     zone = ZoneInfo(app.config["DISPLAY_TIMEZONE"])
 
     @app.template_filter("local_time")

@@ -16,7 +16,7 @@ def board_regions_oob() -> str:
     """What else an action changes on the board: lane counts and the provider panel."""
     return render_template(
         "admin/_board_oob.html",
-        lanes=bookings.board_lanes(g.actor, per_lane=0),
+        counts=bookings.lane_counts(g.actor),
         providers=bookings.providers_with_availability(g.actor),
     )
 

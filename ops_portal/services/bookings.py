@@ -481,9 +481,8 @@ def customer_bookings(actor: Actor, *, page: int = 1, per_page: int = 10) -> Pag
     return _paginate(query, page, per_page)
 
 
-def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
-    """The dispatch board: each open status's count and its oldest bookings, in two queries
-    (plus one for their timelines) however many bookings there are."""
+def lane_counts(actor: Actor) -> dict[Status, int]:
+    """How many bookings wait in each lane of the dispatch board, in one query."""
     if actor.role not in ADMIN_ROLES:
         raise NotPermitted("Only dispatchers see the dispatch board")
     counts = dict(
@@ -493,6 +492,13 @@ def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
             .group_by(Booking.status)
         ).all()
     )
+    return {status: counts.get(status, 0) for status in BOARD_LANES}
+
+
+def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
+    """The dispatch board: each open status's count and its oldest bookings, in two queries
+    (plus one for their timelines) however many bookings there are."""
+    counts = lane_counts(actor)
     position = (
         sa.func.row_number()
         .over(partition_by=Booking.status, order_by=(Booking.created_at, Booking.id))
@@ -510,7 +516,7 @@ def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
     by_status: dict[str, list[Booking]] = {status: [] for status in BOARD_LANES}
     for booking in items:
         by_status[booking.status].append(booking)
-    return [Lane(status, counts.get(status, 0), by_status[status]) for status in BOARD_LANES]
+    return [Lane(status, counts[status], by_status[status]) for status in BOARD_LANES]
 
 
 def archive(
