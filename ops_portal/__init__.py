@@ -65,6 +65,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .admin.views import admin
+    from .api.docs import register_api
     from .api.views import api, health
     from .auth.views import auth, unauthorized
     from .customer.views import customer
@@ -72,7 +73,8 @@ def register_blueprints(app: Flask) -> None:
     from .web import register_web
 
     csrf.exempt(api)  # bearer tokens, no cookies: nothing for a cross-site form to ride on
-    for blueprint in (api, health, auth, customer, provider, admin):
+    register_api(app)
+    for blueprint in (health, auth, customer, provider, admin):
         app.register_blueprint(blueprint)
     login_manager.unauthorized_handler(unauthorized)
     register_web(app)

@@ -52,8 +52,9 @@ def wants_json() -> bool:
     return request.blueprint in ("api", "health") or request.path.startswith("/api/")
 
 
-def json_error(status: int, detail: str, **extra) -> Response:
-    response = jsonify({"detail": detail, **extra})
+def json_error(status: int, error: str, detail: str, **extra) -> Response:
+    """The API's error body (ErrorSchema): `error` for machines, `detail` for people."""
+    response = jsonify({"error": error, "detail": detail, **extra})
     response.status_code = status
     return response
 
@@ -65,10 +66,10 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             extra = {}
             if error.booking is not None:
-                from .api.serializers import booking_json
+                from .api.schemas import booking_only
 
-                extra["booking"] = booking_json(error.booking)
-            response = json_error(status, error.detail, **extra)
+                extra["booking"] = booking_only.dump(error.booking)
+            response = json_error(status, error.code, error.detail, **extra)
             if status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="ops-portal"'
             return response
@@ -80,7 +81,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         if wants_json():
-            response = json_error(error.code or 500, error.description or error.name)
+            name = error.name.lower().replace(" ", "_")
+            response = json_error(error.code or 500, name, error.description or error.name)
             for header in ("Allow", "Retry-After"):
                 if header in error.get_response().headers:
                     response.headers[header] = error.get_response().headers[header]
@@ -93,7 +95,7 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.warning("database unavailable: %s", error)
         detail = "The database is unavailable right now; nothing was changed. Try again shortly."
         if wants_json():
-            response = json_error(503, detail)
+            response = json_error(503, "unavailable", detail)
         else:
             response = Response(
                 render_template("error.html", status=503, detail=detail), status=503
@@ -110,5 +112,5 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         detail = "Something went wrong on our side; nothing was changed."
         if wants_json():
-            return json_error(500, detail)
+            return json_error(500, "internal_error", detail)
         return render_template("error.html", status=500, detail=detail), 500

@@ -1,32 +1,85 @@
-"""JSON API routes: parse, call one service, serialize. Rules live in the services."""
+"""JSON API routes: parse, call one service, serialize. Rules live in the services.
+
+The blueprint is flask-smorest's: the marshmallow schemas that parse bodies and dump answers are
+also what the OpenAPI document at /api/openapi.json is generated from."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request, url_for
+from flask_smorest import Blueprint as ApiBlueprint
 
 from ..domain.errors import NotAuthenticated, NotPermitted
-from ..domain.lifecycle import BOOKING_ACTIONS, Action, Source
+from ..domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Relation, Source, Status
 from ..extensions import db
-from ..idempotent import idempotent
+from ..idempotent import KEY_HEADER, REPLAYED_HEADER, idempotent
 from ..services import accounts, bookings
-from .inputs import (
-    check_body_actor,
-    expected_version,
-    json_body,
-    optional_datetime,
-    optional_int,
-    optional_text,
+from ..services.idempotency import KEY_PATTERN
+from .inputs import ApiArgumentsParser, check_body_actor, expected_version
+from .schemas import (
+    action_body,
+    BookingSchema,
+    BookingWithEventsSchema,
+    CreateBookingBody,
+    ErrorSchema,
+    EventSchema,
+    ProviderSchema,
 )
-from .serializers import booking_json, event_json
 
-api = Blueprint("api", __name__, url_prefix="/api")
+
+class Api(ApiBlueprint):
+    ARGUMENTS_PARSER = ApiArgumentsParser()
+
+
+api = Api("api", __name__, url_prefix="/api", description="Bookings, their events, providers.")
 health = Blueprint("health", __name__)
 
-CREATE_FIELDS = {"customer_id", "customer_name", "service", "address", "window_start",
-                 "window_end", "notes"}
-ACTION_FIELDS = {"reason", "version", "provider_id"}
-ACTION_NAMES = ",".join(f'"{a.value}"' for a in BOOKING_ACTIONS)
+
+# What each refusal means here; every operation documents the ones it can give.
+REFUSALS = {
+    400: "Malformed input, or the lifecycle does not allow this from the booking's status.",
+    401: "No valid bearer token.",
+    403: "Your role or relation to the booking does not allow this (or the provider is busy).",
+    404: "No such booking or provider.",
+    409: "The booking moved on since the version you sent, or the same Idempotency-Key is "
+         "still being processed.",
+    413: "The body is larger than the server accepts.",
+    422: "This Idempotency-Key was used for a different request.",
+    503: "The database is unavailable right now; nothing was changed. Retry after the delay.",
+}
+READ_REFUSALS = (401, 403, 404, 503)
+WRITE_REFUSALS = (400, 401, 403, 404, 409, 413, 422, 503)
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": KEY_HEADER,
+    "required": False,
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+    "description": "Makes the request safe to retry: a repeat within 24 h gets the first "
+                   f"answer again, marked `{REPLAYED_HEADER}: true`.",
+}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]+"?$'},
+    "description": "The booking version you acted on (its ETag); 409 if it moved on.",
+}
+ETAG = {"ETag": {"description": "The booking's version.", "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}
+
+
+def refusals(*statuses: int):
+    """Document the error answers an operation can give (all shaped like ErrorSchema)."""
+
+    def decorate(view):
+        for status in statuses:
+            headers = {"Retry-After": {"schema": {"type": "string"}}} if status == 503 else None
+            view = api.alt_response(
+                status, schema=ErrorSchema, description=REFUSALS[status], headers=headers
+            )(view)
+        return view
+
+    return decorate
 
 
 @api.before_request
@@ -38,98 +91,132 @@ def authenticate():
     g.actor = actor
 
 
-def _booking_response(booking, status: int = 200):
-    response = jsonify(booking_json(booking, with_events=True))
-    response.status_code = status
-    response.headers["ETag"] = f'"{booking.version}"'
-    return response
+def _with_etag(booking, status: int = 200, **headers):
+    return booking, status, {"ETag": f'"{booking.version}"', **headers}
 
 
 @api.post("/bookings/", strict_slashes=False)
 @idempotent
-def create_booking():
-    """Create a booking for the calling customer."""
-    body = json_body(CREATE_FIELDS)
+@api.arguments(CreateBookingBody, required=False)
+@api.response(201, BookingWithEventsSchema, headers={**ETAG, **LOCATION})
+@refusals(*WRITE_REFUSALS)
+@api.doc(parameters=[IDEMPOTENCY_KEY])
+def create_booking(body: dict):
+    """Create a booking for the calling customer
+
+    Only customers create bookings, for themselves. The booking starts PENDING with one
+    `create` event."""
     check_body_actor(body, g.actor)
-    customer_id = optional_int(body, "customer_id")
+    customer_id = body.get("customer_id")
     if customer_id is not None and customer_id != g.actor.user_id:
         raise NotPermitted("customer_id does not match your credentials")
     booking = bookings.create_booking(
         g.actor,
-        service=optional_text(body, "service") or bookings.DEFAULT_SERVICE,
-        address=optional_text(body, "address") or "",
-        window_start=optional_datetime(body, "window_start"),
-        window_end=optional_datetime(body, "window_end"),
-        notes=optional_text(body, "notes") or "",
-        customer_name=optional_text(body, "customer_name"),
+        service=body.get("service") or bookings.DEFAULT_SERVICE,
+        address=body.get("address") or "",
+        window_start=body.get("window_start"),
+        window_end=body.get("window_end"),
+        notes=body.get("notes") or "",
+        customer_name=body.get("customer_name"),
     )
-    response = _booking_response(booking, 201)
-    response.headers["Location"] = url_for("api.get_booking", booking_id=booking.id)
-    return response
+    return _with_etag(
+        booking, 201, Location=url_for("api.get_booking", booking_id=booking.id)
+    )
 
 
 @api.get("/bookings/<int:booking_id>")
+@api.response(200, BookingWithEventsSchema, headers=ETAG)
+@refusals(*READ_REFUSALS)
 def get_booking(booking_id: int):
-    """One booking with its events."""
-    return _booking_response(bookings.get_booking(g.actor, booking_id))
+    """One booking with its events
+
+    Customers see their own bookings, providers those assigned to them, dispatchers all."""
+    return _with_etag(bookings.get_booking(g.actor, booking_id))
 
 
 @api.get("/bookings/<int:booking_id>/events")
+@api.response(200, EventSchema(many=True))
+@refusals(*READ_REFUSALS)
 def get_booking_events(booking_id: int):
-    """A booking's events, oldest first."""
-    return jsonify([event_json(e) for e in bookings.booking_events(g.actor, booking_id)])
+    """A booking's events, oldest first
+
+    The append-only audit trail: one event per change, each from the status the previous
+    one ended in."""
+    return bookings.booking_events(g.actor, booking_id)
 
 
-def _perform(booking_id: int, action: Action):
-    body = json_body(ACTION_FIELDS)
+def _perform(body: dict, booking_id: int, action: Action):
     check_body_actor(body, g.actor)
     booking = bookings.perform_action(
         g.actor,
         booking_id,
         action,
-        provider_id=optional_int(body, "provider_id"),
-        reason=optional_text(body, "reason"),
+        provider_id=body.get("provider_id"),
+        reason=body.get("reason"),
         expected_version=expected_version(body),
     )
-    return _booking_response(booking)
+    return _with_etag(booking)
 
 
-@api.post(f"/bookings/<int:booking_id>/<any({ACTION_NAMES}):action>")
-@idempotent
-def booking_action(booking_id: int, action: str):
-    """Apply a lifecycle action (cancel, assign, accept, ...) to a booking."""
-    return _perform(booking_id, Action(action))
+def _action_view(action: Action):
+    """One operation per action, so each one's body and rules are documented on their own."""
+    rule = LIFECYCLE[action]
+
+    def view(body: dict, booking_id: int):
+        return _perform(body, booking_id, action)
+
+    who = " or ".join(sorted(role.value for role in rule.roles))
+    if rule.relation is not Relation.ANY:
+        who += f" ({rule.relation.value} of the booking)"
+    sources = ", ".join(status.value for status in Status if status in rule.sources)
+    view.__name__ = f"action_{action.name.lower()}"
+    view.__doc__ = (
+        f"{rule.label or action.value.capitalize()}: {sources} → {rule.target.value}\n\n"
+        f"{who} only. From any other status the answer is 400 and nothing changes; "
+        "the change and its event are written together or not at all."
+    )
+    documented = api.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])(view)
+    documented = refusals(*WRITE_REFUSALS)(documented)
+    documented = api.response(200, BookingWithEventsSchema, headers=ETAG)(documented)
+    documented = api.arguments(action_body(action), required=False)(documented)
+    api.post(f"/bookings/<int:booking_id>/{action.value}")(idempotent(documented))
+
+
+for _action in BOOKING_ACTIONS:
+    _action_view(_action)
 
 
 @api.post("/bookings/<int:booking_id>/cancel/admin")
 @idempotent
-def admin_cancel(booking_id: int):
-    """The seed's name for force-cancel."""
-    return _perform(booking_id, Action.FORCE_CANCEL)
+@api.arguments(action_body(Action.FORCE_CANCEL), required=False)
+@api.response(200, BookingWithEventsSchema, headers=ETAG)
+@refusals(*WRITE_REFUSALS)
+@api.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
+def admin_cancel(body: dict, booking_id: int):
+    """Force-cancel (the seed's name for it)
+
+    The same as `POST /api/bookings/{booking_id}/force-cancel`: dispatchers only."""
+    return _perform(body, booking_id, Action.FORCE_CANCEL)
 
 
 @api.get("/providers/<int:provider_id>/bookings")
+@api.response(200, BookingSchema(many=True))
+@refusals(*READ_REFUSALS)
 def provider_bookings(provider_id: int):
-    """A provider's ASSIGNED and IN_PROGRESS bookings."""
-    queue = bookings.provider_queue(g.actor, provider_id)
-    return jsonify([booking_json(b) for b in queue])
+    """A provider's ASSIGNED and IN_PROGRESS bookings
+
+    The provider themself, or a dispatcher."""
+    return bookings.provider_queue(g.actor, provider_id)
 
 
 @api.get("/admin/providers")
+@api.response(200, ProviderSchema(many=True))
+@refusals(401, 403, 503)
 def admin_providers():
-    """Every provider with availability."""
-    return jsonify(
-        [
-            {
-                "id": p.id,
-                "name": p.name,
-                "active": p.active,
-                "availability": p.availability,
-                "busy_with": p.busy_with,
-            }
-            for p in bookings.providers_with_availability(g.actor)
-        ]
-    )
+    """Every provider with availability
+
+    Dispatchers only. `busy_with` is the booking that keeps a BUSY provider busy."""
+    return bookings.providers_with_availability(g.actor)
 
 
 @health.get("/health")

@@ -6,7 +6,10 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """A request the rules refuse. `booking` (when set) is the booking as it now is."""
+    """A request the rules refuse. `booking` (when set) is the booking as it now is; `code` names
+    the kind of refusal for machines (the API's `error` field)."""
+
+    code = "refused"
 
     def __init__(self, detail: str, *, booking: Any = None):
         super().__init__(detail)
@@ -17,34 +20,52 @@ class DomainError(Exception):
 class InvalidInput(DomainError):
     """The request itself is malformed: a missing, mistyped or out-of-range field."""
 
+    code = "invalid_input"
+
 
 class TransitionNotAllowed(DomainError):
     """The lifecycle table has no such move from the booking's current status."""
+
+    code = "transition_not_allowed"
 
 
 class NotPermitted(DomainError):
     """The actor's role or relation to the booking does not allow this."""
 
+    code = "not_permitted"
+
 
 class ProviderBusy(NotPermitted):
     """Assign to a provider who is not AVAILABLE."""
+
+    code = "provider_busy"
 
 
 class NotFound(DomainError):
     """No such booking, provider or user."""
 
+    code = "not_found"
+
 
 class StaleBooking(DomainError):
     """The client acted on a version of the booking that is no longer current."""
+
+    code = "stale_booking"
 
 
 class ConflictInFlight(DomainError):
     """A request with the same idempotency key is still being processed."""
 
+    code = "conflict_in_flight"
+
 
 class NotAuthenticated(DomainError):
     """No valid credentials (API: a missing, unknown or revoked bearer token)."""
 
+    code = "not_authenticated"
+
 
 class IdempotencyKeyReused(DomainError):
     """An Idempotency-Key already used for a request with a different body."""
+
+    code = "idempotency_key_reused"

@@ -37,6 +37,9 @@ from .transactions import write_transaction
 
 MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer cannot exist; answer 404, not a driver error
 MAX_REASON = 500
+# Longest accepted free text per field (the API's schemas publish the same limits).
+MAX_LENGTHS = {"service": 80, "address": 300, "notes": 2000, "customer_name": 120,
+               "reason": MAX_REASON}
 ADMIN_ROLES = (Role.ADMIN, Role.SYSTEM)
 # The seed's API created bookings with no service named; they are general jobs.
 DEFAULT_SERVICE = "General service"
@@ -94,10 +97,10 @@ def create_booking(
     rule = LIFECYCLE[Action.CREATE]
     if actor.role not in rule.roles:
         raise NotPermitted(f"A {actor.role} may not create bookings; customers create their own")
-    service = _text(service, "service", max_len=80, required=True)
-    address = _text(address, "address", max_len=300)
-    notes = _text(notes, "notes", max_len=2000)
-    customer_name = _text(customer_name, "customer_name", max_len=120)
+    service = _text(service, "service", max_len=MAX_LENGTHS["service"], required=True)
+    address = _text(address, "address", max_len=MAX_LENGTHS["address"])
+    notes = _text(notes, "notes", max_len=MAX_LENGTHS["notes"])
+    customer_name = _text(customer_name, "customer_name", max_len=MAX_LENGTHS["customer_name"])
     window_start, window_end = _time_window(window_start, window_end)
     with write_transaction() as session:
         customer = session.get(Customer, actor.user_id) if actor.user_id else None

@@ -26,6 +26,7 @@ KEY_TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 _KEY_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.:~+/=")
+KEY_PATTERN = r"^[A-Za-z0-9_.:~+/=-]{1,255}$"  # the same rule, for the OpenAPI document
 
 
 @dataclass(frozen=True)

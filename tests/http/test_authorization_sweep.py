@@ -60,6 +60,32 @@ def action_cases(rows: dict[str, tuple[dict, dict]], missing: dict, extra: dict 
     return {**cases, **(extra or {})}
 
 
+# The API has one route per action (api.action_<name>); its rows, per action: (A, B).
+API_ACTION_ROWS = {
+    #                                anon owner othr prov oprv admn sys  cookie
+    "cancel":       (api("401 200  403  403  403  403  403  401"),
+                     api("401 403  200  403  403  403  403  401")),
+    "assign":       (api("401 403  403  403  403  200  200  401"),
+                     api("401 403  403  403  403  200  200  401")),
+    "force-assign": (api("401 403  403  403  403  200  403  401"),
+                     api("401 403  403  403  403  200  403  401")),
+    "accept":       (api("401 403  403  200  403  403  403  401"),
+                     api("401 403  403  403  200  403  403  401")),
+    "reject":       (api("401 403  403  200  403  403  403  401"),
+                     api("401 403  403  403  200  403  403  401")),
+    "complete":     (api("401 403  403  200  403  403  403  401"),
+                     api("401 403  403  403  200  403  403  401")),
+    "retry":        (api("401 403  403  403  403  200  200  401"),
+                     api("401 403  403  403  403  200  200  401")),
+    "force-cancel": (api("401 403  403  403  403  200  403  401"),
+                     api("401 403  403  403  403  200  403  401")),
+    "mark-failed":  (api("401 403  403  403  403  200  200  401"),
+                     api("401 403  403  403  403  200  200  401")),
+}
+API_ACTION_MISSING = api("401 404  404  404  404  404  404  401")
+API_ACTION_EXTRA = {"mark-failed": {"mark-failed A no-reason": api("401 403  403  403  403  400  400  401")}}
+
+
 # ===================================================================================== THE TABLE
 # endpoint -> method -> case -> actor -> expected answer.
 # Cases: "-" (no id), "A" / "B" / "missing" (booking id), "P" / "Q" / "missing" (provider id),
@@ -85,31 +111,6 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         "missing":                         api("401 403  403  403  403  404  404  401"),
     }},
     "api.admin_providers": {"GET": {"-":   api("401 403  403  403  403  200  200  401")}},
-    "api.booking_action": {"POST": action_cases(
-        {
-            #                                anon owner othr prov oprv admn sys  cookie
-            "cancel":       (api("401 200  403  403  403  403  403  401"),
-                             api("401 403  200  403  403  403  403  401")),
-            "assign":       (api("401 403  403  403  403  200  200  401"),
-                             api("401 403  403  403  403  200  200  401")),
-            "force-assign": (api("401 403  403  403  403  200  403  401"),
-                             api("401 403  403  403  403  200  403  401")),
-            "accept":       (api("401 403  403  200  403  403  403  401"),
-                             api("401 403  403  403  200  403  403  401")),
-            "reject":       (api("401 403  403  200  403  403  403  401"),
-                             api("401 403  403  403  200  403  403  401")),
-            "complete":     (api("401 403  403  200  403  403  403  401"),
-                             api("401 403  403  403  200  403  403  401")),
-            "retry":        (api("401 403  403  403  403  200  200  401"),
-                             api("401 403  403  403  403  200  200  401")),
-            "force-cancel": (api("401 403  403  403  403  200  403  401"),
-                             api("401 403  403  403  403  200  403  401")),
-            "mark-failed":  (api("401 403  403  403  403  200  200  401"),
-                             api("401 403  403  403  403  200  200  401")),
-        },
-        missing=api("401 404  404  404  404  404  404  401"),
-        extra={"mark-failed A no-reason": api("401 403  403  403  403  400  400  401")},
-    )},
     "api.admin_cancel": {"POST": action_cases(
         {"force-cancel": (api("401 403  403  403  403  200  403  401"),
                           api("401 403  403  403  403  200  403  401"))},
@@ -118,6 +119,9 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     # ------------------------------------------------------------------------------- pages
     #                                      anon      owner    othr     prov     oprv     admin
     "health.health_check": {"GET": {"-": web("200       200      200      200      200      200")}},
+    # The published API contract and its page: public, like any API's documentation.
+    "api-docs.openapi_json": {"GET": {"-": web("200     200      200      200      200      200")}},
+    "api_docs.api_reference": {"GET": {"-": web("200    200      200      200      200      200")}},
     "auth.login": {
         "GET": {"-":                   web("200       302:home 302:home 302:home 302:home 302:home")},
         # anonymous logs in as Olive (a fresh client); the logged-in are sent home
@@ -191,12 +195,15 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     )},
 }
 # fmt: on
+for _name, _rows in API_ACTION_ROWS.items():
+    TABLE[f"api.action_{Action(_name).name.lower()}"] = {"POST": action_cases(
+        {_name: _rows}, missing=API_ACTION_MISSING, extra=API_ACTION_EXTRA.get(_name))}
 
 # What each POST route does when it succeeds (how its effect on the database is checked).
 POST_KIND = {
     "api.create_booking": "create",
     "customer.new_booking": "create",
-    "api.booking_action": "action",
+    **{f"api.action_{action.name.lower()}": "action" for action in BOOKING_ACTIONS},
     "api.admin_cancel": "action",
     "customer.booking_action": "action",
     "provider.booking_action": "action",

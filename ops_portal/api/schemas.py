@@ -1,0 +1,174 @@
+"""The API's bodies as marshmallow schemas: they parse requests, dump answers, and are what
+flask-smorest turns into the OpenAPI document, so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ..domain.lifecycle import (
+    BOOKING_ACTIONS,
+    LIFECYCLE,
+    Action,
+    Availability,
+    Relation,
+    Role,
+    Source,
+    Status,
+)
+from ..services.bookings import MAX_LENGTHS
+
+STATUSES = [s.value for s in Status]
+ACTIONS = ["create", *(a.value for a in BOOKING_ACTIONS)]
+ROLES = [r.value for r in Role]
+SOURCES = [s.value for s in Source]
+
+
+def described(text: str, **extra) -> dict:
+    return {"metadata": {"description": text, **extra}}
+
+
+class StrictSchema(ma.Schema):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class SeedActorFields(StrictSchema):
+    """SPEC §7's seed bodies name their actor; accepted only when it matches the token."""
+
+    actor_role = fields.String(
+        allow_none=True, **described("Optional; must match the token's role.", example="ADMIN")
+    )
+    actor_id = fields.Integer(
+        strict=True, allow_none=True, **described("Optional; must match the token's user id.")
+    )
+
+
+class CreateBookingBody(SeedActorFields):
+    customer_id = fields.Integer(
+        strict=True, allow_none=True, **described("Optional; must be the calling customer's id.")
+    )
+    customer_name = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_LENGTHS["customer_name"]),
+        **described("Defaults to the account's name."))
+    service = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_LENGTHS["service"]),
+        **described("What needs doing.", example="Leaking tap"))
+    address = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_LENGTHS["address"]),
+        **described("Where.", example="1 High Street"))
+    window_start = fields.AwareDateTime(
+        allow_none=True, **described("ISO 8601 with a time zone offset.")
+    )
+    window_end = fields.AwareDateTime(
+        allow_none=True, **described("ISO 8601 with a time zone offset; after window_start.")
+    )
+    notes = fields.String(allow_none=True, validate=validate.Length(max=MAX_LENGTHS["notes"]))
+
+
+VERSION_FIELD = fields.Integer(
+    strict=True,
+    allow_none=True,
+    **described("The booking version you acted on (or send If-Match); 409 if it moved on."),
+)
+
+
+@cache
+def action_body(action: Action) -> type[ma.Schema]:
+    """The body one action accepts, derived from its rule: provider_id exists only where the
+    action names a provider. Fields the rule requires are marked so in words, not in `required`:
+    the service checks them after who-may-do-what, so a caller who may not act gets 403 whatever
+    the body says."""
+    rule = LIFECYCLE[action]
+    body: dict[str, fields.Field] = {
+        "reason": fields.String(
+            allow_none=True,
+            validate=validate.Length(max=MAX_LENGTHS["reason"]),
+            **described("Why; recorded in the event."
+                        + (" Required for this action." if rule.reason_required else "")),
+        ),
+        "version": VERSION_FIELD,
+    }
+    if rule.takes_provider:
+        body["provider_id"] = fields.Integer(
+            strict=True, allow_none=True, **described("The provider to assign. Required.")
+        )
+    name = "".join(part.title() for part in action.value.split("-")) + "Body"
+    return SeedActorFields.from_dict(body, name=name)
+
+
+class EventSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    booking_id = fields.Integer(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    from_status = fields.String(allow_none=True, validate=validate.OneOf(STATUSES))
+    to_status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    actor_role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    actor_id = fields.Integer(allow_none=True)
+    provider_id = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    forced = fields.Boolean(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    created_at = fields.DateTime(required=True)
+
+
+class BookingSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    customer_id = fields.Integer(required=True)
+    customer_name = fields.String(required=True)
+    provider_id = fields.Integer(allow_none=True)
+    provider_name = fields.Method("_provider_name", allow_none=True, metadata={"type": "string"})
+    assignment_forced = fields.Boolean(required=True)
+    service = fields.String(required=True)
+    address = fields.String(required=True)
+    window_start = fields.DateTime(allow_none=True)
+    window_end = fields.DateTime(allow_none=True)
+    notes = fields.String(required=True)
+    version = fields.Integer(
+        required=True, **described("Rises by one with every change; also the ETag.")
+    )
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+    def _provider_name(self, booking) -> str | None:
+        return booking.provider.name if booking.provider else None
+
+
+class BookingWithEventsSchema(BookingSchema):
+    events = fields.List(fields.Nested(EventSchema), required=True, **described("Oldest first."))
+
+
+class ProviderSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    availability = fields.String(
+        required=True, validate=validate.OneOf([a.value for a in Availability])
+    )
+    busy_with = fields.Integer(
+        allow_none=True, **described("The booking that keeps the provider busy.")
+    )
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.String(
+        required=True,
+        **described("The kind of error, for machines: invalid_input, transition_not_allowed, "
+                    "not_permitted, provider_busy, not_found, stale_booking, …"),
+    )
+    detail = fields.String(required=True, **described("What went wrong, in words."))
+    booking = fields.Nested(
+        BookingSchema, **described("The booking as it is now, when the refusal concerns one.")
+    )
+
+
+booking_with_events = BookingWithEventsSchema()
+booking_only = BookingSchema()
