@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from flask import Blueprint, Flask, current_app, render_template
+from markupsafe import Markup, escape
 from flask_smorest import Api
 
 from .schemas import ErrorSchema
@@ -136,6 +139,12 @@ def operations(spec: dict) -> list[Operation]:
                                    op.get("description", ""), parameters,
                                    type_of(body["schema"]) if body else None, responses))
     return found
+
+
+@docs.app_template_filter("inline_code")
+def inline_code(text: str) -> Markup:
+    """The document's `backticked` words as <code>, everything else escaped."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
 @docs.get("/docs")
