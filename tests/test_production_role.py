@@ -30,7 +30,7 @@ README_ROLE = "ops_portal_app"
 
 def readme_grants() -> list[str]:
     production = README.read_text().split("## Production", 1)[1]
-    block = re.search(r"```sql\n(.*?)```", production, re.S).group(1)
+    block = re.search(r"```sql\n(.*?)```", production, re.DOTALL).group(1)
     return [line.strip() for line in block.splitlines() if line.strip().upper().startswith("GRANT")]
 
 
@@ -65,34 +65,47 @@ def test_the_readme_grants_run_the_app_and_keep_the_trail_append_only(app_as_res
     app = app_as_restricted_role
     assert db.session.scalar(sa.text("SELECT current_user")).startswith("ops_app_")
     (_, customer_token), (provider, provider_token), (_, admin_token) = accounts.create_users(
-        [accounts.validate_new_user(*person) for person in (
-            ("c@example.com", "Cara Customer", Role.CUSTOMER),
-            ("p@example.com", "Pip Provider", Role.PROVIDER),
-            ("a@example.com", "Ari Admin", Role.ADMIN),
-        )],
+        [
+            accounts.validate_new_user(*person)
+            for person in (
+                ("c@example.com", "Cara Customer", Role.CUSTOMER),
+                ("p@example.com", "Pip Provider", Role.PROVIDER),
+                ("a@example.com", "Ari Admin", Role.ADMIN),
+            )
+        ],
         with_tokens=True,
     )
     client = app.test_client()
-    created = client.post("/api/bookings/", json={"service": "Leaking tap", "address": "1 Road"},
-                          headers={"Authorization": f"Bearer {customer_token}",
-                                   "Idempotency-Key": "role-test-1"})
+    created = client.post(
+        "/api/bookings/",
+        json={"service": "Leaking tap", "address": "1 Road"},
+        headers={"Authorization": f"Bearer {customer_token}", "Idempotency-Key": "role-test-1"},
+    )
     assert created.status_code == 201, created.get_json()
     booking_id = created.get_json()["id"]
-    steps = [(Action.ASSIGN, admin_token, {"provider_id": provider.id}),
-             (Action.ACCEPT, provider_token, {}),
-             (Action.COMPLETE, provider_token, {})]
+    steps = [
+        (Action.ASSIGN, admin_token, {"provider_id": provider.id}),
+        (Action.ACCEPT, provider_token, {}),
+        (Action.COMPLETE, provider_token, {}),
+    ]
     for action, token, body in steps:
-        answer = client.post(f"/api/bookings/{booking_id}/{action.value}", json=body,
-                             headers={"Authorization": f"Bearer {token}"})
+        answer = client.post(
+            f"/api/bookings/{booking_id}/{action.value}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert answer.status_code == 200, answer.get_json()
-    events = client.get(f"/api/bookings/{booking_id}/events",
-                        headers={"Authorization": f"Bearer {admin_token}"}).get_json()
+    events = client.get(
+        f"/api/bookings/{booking_id}/events", headers={"Authorization": f"Bearer {admin_token}"}
+    ).get_json()
     assert [e["action"] for e in events] == ["create", "assign", "accept", "complete"]
     idempotency.purge_expired()  # the cron job's DELETE works as the app's role
 
-    for statement in ("UPDATE booking_events SET reason = 'rewritten'",
-                      "DELETE FROM booking_events",
-                      "TRUNCATE booking_events"):
+    for statement in (
+        "UPDATE booking_events SET reason = 'rewritten'",
+        "DELETE FROM booking_events",
+        "TRUNCATE booking_events",
+    ):
         db.session.rollback()
         with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
             db.session.execute(sa.text(statement))

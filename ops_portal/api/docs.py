@@ -3,13 +3,12 @@ blueprint's routes and schemas, served at /api/openapi.json, and a page that pre
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-import re
-
 from flask import Blueprint, Flask, current_app, render_template
-from markupsafe import Markup, escape
 from flask_smorest import Api
+from markupsafe import Markup, escape
 
 from .schemas import ErrorSchema
 
@@ -124,20 +123,36 @@ def operations(spec: dict) -> list[Operation]:
             if method == "parameters":
                 continue
             parameters = [
-                Field(f"{p['name']} ({p['in']})", type_of(p.get("schema", {})),
-                      p.get("required", False), p.get("description", ""))
+                Field(
+                    f"{p['name']} ({p['in']})",
+                    type_of(p.get("schema", {})),
+                    p.get("required", False),
+                    p.get("description", ""),
+                )
                 for p in [*shared, *op.get("parameters", [])]
             ]
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             responses = [
-                (status, answer.get("description", ""),
-                 type_of(answer.get("content", {}).get("application/json", {}).get("schema", {}))
-                 if answer.get("content") else "")
+                (
+                    status,
+                    answer.get("description", ""),
+                    type_of(answer.get("content", {}).get("application/json", {}).get("schema", {}))
+                    if answer.get("content")
+                    else "",
+                )
                 for status, answer in sorted(op["responses"].items())
             ]
-            found.append(Operation(method.upper(), path, op.get("summary", ""),
-                                   op.get("description", ""), parameters,
-                                   type_of(body["schema"]) if body else None, responses))
+            found.append(
+                Operation(
+                    method.upper(),
+                    path,
+                    op.get("summary", ""),
+                    op.get("description", ""),
+                    parameters,
+                    type_of(body["schema"]) if body else None,
+                    responses,
+                )
+            )
     return found
 
 

@@ -31,8 +31,11 @@ def json_object() -> dict:
 def _problems(messages, prefix: str = "") -> list[str]:
     """marshmallow's nested messages as "field: message" lines."""
     if isinstance(messages, dict):
-        return [line for key, value in messages.items()
-                for line in _problems(value, f"{prefix}{key}." if key != "json" else prefix)]
+        return [
+            line
+            for key, value in messages.items()
+            for line in _problems(value, f"{prefix}{key}." if key != "json" else prefix)
+        ]
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{prefix.rstrip('.')}: {' '.join(messages)}" if prefix else " ".join(messages)]
     return [line for item in messages for line in _problems(item, prefix)]
@@ -70,8 +73,7 @@ def expected_version(body: dict) -> int | None:
     from_header = None
     if header:
         text = header.strip()
-        if text.startswith("W/"):
-            text = text[2:]
+        text = text.removeprefix("W/")
         text = text.strip('"')
         if not (text.isascii() and text.isdigit()):
             raise InvalidInput(f"If-Match must be a booking version number, got {header!r}")

@@ -13,7 +13,6 @@ from ..domain.lifecycle import (
     LIFECYCLE,
     Action,
     Availability,
-    Relation,
     Role,
     Source,
     Status,
@@ -55,15 +54,18 @@ class CreateBookingBody(SeedActorFields):
     customer_name = fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_LENGTHS["customer_name"]),
-        **described("Defaults to the account's name."))
+        **described("Defaults to the account's name."),
+    )
     service = fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_LENGTHS["service"]),
-        **described("What needs doing.", example="Leaking tap"))
+        **described("What needs doing.", example="Leaking tap"),
+    )
     address = fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_LENGTHS["address"]),
-        **described("Where.", example="1 High Street"))
+        **described("Where.", example="1 High Street"),
+    )
     window_start = fields.AwareDateTime(
         allow_none=True, **described("ISO 8601 with a time zone offset.")
     )
@@ -91,8 +93,10 @@ def action_body(action: Action) -> type[ma.Schema]:
         "reason": fields.String(
             allow_none=True,
             validate=validate.Length(max=MAX_LENGTHS["reason"]),
-            **described("Why; recorded in the event."
-                        + (" Required for this action." if rule.reason_required else "")),
+            **described(
+                "Why; recorded in the event."
+                + (" Required for this action." if rule.reason_required else "")
+            ),
         ),
         "version": VERSION_FIELD,
     }
@@ -161,8 +165,10 @@ class ProviderSchema(ma.Schema):
 class ErrorSchema(ma.Schema):
     error = fields.String(
         required=True,
-        **described("The kind of error, for machines: invalid_input, transition_not_allowed, "
-                    "not_permitted, provider_busy, not_found, stale_booking, …"),
+        **described(
+            "The kind of error, for machines: invalid_input, transition_not_allowed, "
+            "not_permitted, provider_busy, not_found, stale_booking, …"
+        ),
     )
     detail = fields.String(required=True, **described("What went wrong, in words."))
     booking = fields.Nested(

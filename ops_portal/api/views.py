@@ -17,13 +17,13 @@ from ..services import accounts, bookings
 from ..services.idempotency import KEY_PATTERN
 from .inputs import ApiArgumentsParser, check_body_actor, expected_version
 from .schemas import (
-    action_body,
     BookingSchema,
     BookingWithEventsSchema,
     CreateBookingBody,
     ErrorSchema,
     EventSchema,
     ProviderSchema,
+    action_body,
 )
 
 
@@ -42,7 +42,7 @@ REFUSALS = {
     403: "Your role or relation to the booking does not allow this (or the provider is busy).",
     404: "No such booking or provider.",
     409: "The booking moved on since the version you sent, or the same Idempotency-Key is "
-         "still being processed.",
+    "still being processed.",
     413: "The body is larger than the server accepts.",
     422: "This Idempotency-Key was used for a different request.",
     503: "The database is unavailable right now; nothing was changed. Retry after the delay.",
@@ -55,7 +55,7 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "schema": {"type": "string", "pattern": KEY_PATTERN},
     "description": "Makes the request safe to retry: a repeat within 24 h gets the first "
-                   f"answer again, marked `{REPLAYED_HEADER}: true`.",
+    f"answer again, marked `{REPLAYED_HEADER}: true`.",
 }
 IF_MATCH = {
     "in": "header",
@@ -85,7 +85,9 @@ def refusals(*statuses: int):
 @api.before_request
 def authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    actor = accounts.actor_for_token(token.strip(), Source.API) if scheme.lower() == "bearer" else None
+    actor = (
+        accounts.actor_for_token(token.strip(), Source.API) if scheme.lower() == "bearer" else None
+    )
     if actor is None:
         raise NotAuthenticated("A valid bearer token is required (Authorization: Bearer <token>)")
     g.actor = actor
@@ -119,9 +121,7 @@ def create_booking(body: dict):
         notes=body.get("notes") or "",
         customer_name=body.get("customer_name"),
     )
-    return _with_etag(
-        booking, 201, Location=url_for("api.get_booking", booking_id=booking.id)
-    )
+    return _with_etag(booking, 201, Location=url_for("api.get_booking", booking_id=booking.id))
 
 
 @api.get("/bookings/<int:booking_id>")
@@ -166,13 +166,14 @@ def _action_view(action: Action):
         return _perform(body, booking_id, action)
 
     who = " or ".join(sorted(role.value for role in rule.roles))
-    if rule.relation is not Relation.ANY:
-        who += f" ({rule.relation.value} of the booking)"
+    who += {Relation.OWNER: " who owns the booking", Relation.ASSIGNED: " assigned to it"}.get(
+        rule.relation, ""
+    )
     sources = ", ".join(status.value for status in Status if status in rule.sources)
     view.__name__ = f"action_{action.name.lower()}"
     view.__doc__ = (
         f"{rule.label or action.value.capitalize()}: {sources} → {rule.target.value}\n\n"
-        f"{who} only. From any other status the answer is 400 and nothing changes; "
+        f"Who may: {who}. From any other status the answer is 400 and nothing changes; "
         "the change and its event are written together or not at all."
     )
     documented = api.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])(view)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.config import PositiveDataAcceptanceConfig
 from hypothesis import HealthCheck, settings
+from schemathesis.config import PositiveDataAcceptanceConfig
 
 from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role, Status
 from tests.conftest import booking_in, make_app
@@ -49,7 +49,9 @@ def caller(case) -> str:
     last = case.path.rsplit("/", 1)[-1]
     if case.method == "POST" and last in {a.value for a in BOOKING_ACTIONS}:
         roles = LIFECYCLE[Action(last)].roles
-        return next(CALLER_FOR_ROLE[r] for r in (Role.ADMIN, Role.PROVIDER, Role.CUSTOMER) if r in roles)
+        return next(
+            CALLER_FOR_ROLE[r] for r in (Role.ADMIN, Role.PROVIDER, Role.CUSTOMER) if r in roles
+        )
     return "admin"
 
 
@@ -93,8 +95,11 @@ def test_each_actions_body_is_derived_from_its_rule(client):
     for action in BOOKING_ACTIONS:
         rule = LIFECYCLE[action]
         operation = document["paths"][f"/api/bookings/{{booking_id}}/{action.value}"]["post"]
-        body = schemas[operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-                       .rsplit("/", 1)[-1]]
+        body = schemas[
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit(
+                "/", 1
+            )[-1]
+        ]
         assert ("provider_id" in body["properties"]) is rule.takes_provider, action
         # Required-by-the-rule is said in words: the service checks it after who may act.
         if rule.takes_provider:
@@ -115,8 +120,11 @@ def test_the_reference_page_lists_every_operation_without_a_token(client):
 
 
 def test_api_errors_name_their_kind_for_machines(client, cast):
-    refused = client.post("/api/bookings/", json={"service": 5},
-                          headers={"Authorization": f"Bearer {cast.tokens['owner']}"})
+    refused = client.post(
+        "/api/bookings/",
+        json={"service": 5},
+        headers={"Authorization": f"Bearer {cast.tokens['owner']}"},
+    )
     assert refused.status_code == 400
     assert refused.get_json()["error"] == "invalid_input"
     assert "service" in refused.get_json()["detail"]
