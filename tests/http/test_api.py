@@ -119,26 +119,6 @@ def test_health_answers_ok_when_the_database_answers(client):
     assert response.get_json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "postgresql+psycopg://postgres@127.0.0.1:1/none",
-        "sqlite:////nonexistent-ops-portal-dir/deeper/ops_portal.sqlite3",
-    ],
-    ids=["postgresql-nothing-listening", "sqlite-in-a-missing-directory"],
-)
-def test_health_answers_503_with_a_retry_hint_when_the_database_is_unreachable(url):
-    app = make_app(url)
-    try:
-        response = app.test_client().get("/health")
-        detail = assert_error(response, 503)
-        assert "database" in detail.lower()
-        assert int(response.headers["Retry-After"]) > 0
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-
-
 # ------------------------------------------------------------------------------------ create
 
 

@@ -73,3 +73,46 @@ def test_a_page_action_that_meets_a_locked_database_shows_an_alert_not_a_stack_t
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "nothing was changed" in body
     assert booking_state(booking.id)[0] == Status.PENDING
+
+
+UNREACHABLE = pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:1/none",
+        "sqlite:////nonexistent-ops-portal-dir/deeper/ops_portal.sqlite3",
+    ],
+    ids=["postgresql-nothing-listening", "sqlite-in-a-missing-directory"],
+)
+
+
+@UNREACHABLE
+def test_health_answers_503_with_a_retry_hint_when_the_database_is_unreachable(url):
+    app = make_app(url)
+    try:
+        response = app.test_client().get("/health")
+        assert response.status_code == 503
+        assert "database" in response.get_json()["detail"].lower()
+        assert int(response.headers["Retry-After"]) > 0
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@UNREACHABLE
+def test_an_unreachable_database_answers_503_to_the_api_and_to_the_pages(url):
+    app = make_app(url, WTF_CSRF_ENABLED=False)
+    try:
+        client = app.test_client()
+        api = client.get("/api/bookings/1", headers={"Authorization": "Bearer ops_whatever"})
+        assert api.status_code == 503 and api.mimetype == "application/json"
+        assert api.get_json()["error"] == "unavailable"
+        assert int(api.headers["Retry-After"]) > 0
+
+        page = client.post("/login", data={"email": "ada@example.com", "password": "pw"})
+        assert page.status_code == 503 and page.mimetype == "text/html"
+        assert int(page.headers["Retry-After"]) > 0
+        body = page.get_data(as_text=True)
+        assert "nothing was changed" in body and "Traceback" not in body
+    finally:
+        with app.app_context():
+            db.engine.dispose()
