@@ -71,7 +71,7 @@ def expected_version(body: dict) -> int | None:
     from_body = body.get("version")
     header = request.headers.get("If-Match")
     from_header = None
-    if header:
+    if header and header.strip() != "*":  # "*": any current version will do (RFC 9110)
         text = header.strip()
         text = text.removeprefix("W/")
         text = text.strip('"')

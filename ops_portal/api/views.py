@@ -61,8 +61,9 @@ IF_MATCH = {
     "in": "header",
     "name": "If-Match",
     "required": False,
-    "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]+"?$'},
-    "description": "The booking version you acted on (its ETag); 409 if it moved on.",
+    "schema": {"type": "string", "pattern": r'^((W/)?"?[0-9]+"?|\*)$'},
+    "description": "The booking version you acted on (its ETag); 409 if it moved on. "
+    "`*` means any version.",
 }
 ETAG = {"ETag": {"description": "The booking's version.", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}

@@ -892,6 +892,19 @@ def test_a_stale_version_in_the_body_answers_409_with_the_current_booking(client
     assert current["provider_id"] == cast.provider.user_id
 
 
+def test_if_match_star_acts_on_whatever_version_is_current(client, cast):
+    booking = booking_in(cast, Status.ASSIGNED)
+    response = call(
+        client,
+        "POST",
+        f"/api/bookings/{booking.id}/accept",
+        cast.tokens["provider"],
+        headers={"If-Match": "*"},
+    )
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "IN_PROGRESS"
+
+
 def test_a_stale_if_match_answers_409_with_the_current_booking(client, cast):
     booking = booking_in(cast, Status.ASSIGNED)
     etag = call(client, "GET", f"/api/bookings/{booking.id}", cast.tokens["provider"]).headers[
