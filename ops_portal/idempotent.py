@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from functools import wraps
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, request, url_for
 
 from .domain.errors import DomainError
 from .services import idempotency
@@ -63,7 +63,8 @@ def idempotent(view):
         key = request_key()
         if key is None:
             return view(*args, **kwargs)
-        endpoint = f"{request.method} {request.path}"
+        # The route's canonical path, so /api/bookings and /api/bookings/ share one scope.
+        endpoint = f"{request.method} {url_for(request.endpoint, **(request.view_args or {}))}"
         if request.headers.get("HX-Request") == "true":
             endpoint += " (htmx)"  # a fragment answer is no answer for a plain form post
         claim = idempotency.claim(g.actor.user_id, endpoint, key, request_fingerprint())

@@ -115,6 +115,16 @@ def test_a_repeated_create_with_the_same_key_makes_one_booking_and_replays_the_f
     assert events_of(first.get_json()["id"]) == ["create"]
 
 
+def test_a_retry_to_the_same_route_without_its_trailing_slash_is_the_same_request(client, cast):
+    key = new_key()
+    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    second = post(client, "/api/bookings", cast.tokens["owner"], CREATE_BODY, key)
+
+    assert first.status_code == 201, first.get_json()
+    assert_replay_of(first, second)
+    assert count(Booking) == 1
+
+
 def test_a_repeated_accept_with_the_same_key_records_one_event(client, cast):
     booking = booking_in(cast, Status.ASSIGNED)
     path, key = f"/api/bookings/{booking.id}/accept", new_key()
