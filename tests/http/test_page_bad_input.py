@@ -449,7 +449,7 @@ PAST_THE_END = {"huge", "past-int32", "many-digits"}
 
 @pytest.mark.parametrize("url", ["/customer/", "/admin/archive"])
 @pytest.mark.parametrize("name", PAGE_PARAMETERS)
-def test_a_bad_page_number_is_refused_with_400(people, login, url, name):
+def test_a_page_parameter_is_a_page_number_or_a_400(people, login, url, name):
     booking_in(people, Status.COMPLETED)  # listed on both pages' first page
     client = login("owner" if url.startswith("/customer") else "admin")
     page = Page(client.get(url, query_string={"page": PAGE_PARAMETERS[name]}))
