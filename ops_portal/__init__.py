@@ -7,12 +7,20 @@ from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from .config import from_environment, normalize_database_url
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .security import production_cookie_config, register_security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """<int:…> in ASCII digits only: werkzeug's \\d+ also matches "１" (fullwidth) and other
+    scripts' digits, which int() reads, so /bookings/１ would be a second address of booking 1."""
+
+    regex = r"[0-9]+"
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -31,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before any route is added
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)

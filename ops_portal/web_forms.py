@@ -11,10 +11,21 @@ from .domain.lifecycle import LIFECYCLE, Action
 CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
 
 
+class DigitsField(IntegerField):
+    """A whole number written in ASCII digits. int() would also read "１" (fullwidth) or
+    " 7 " as a number; no form of ours ever sends those, so they are refused."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0] and not (valuelist[0].isascii() and valuelist[0].isdigit()):
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
+        super().process_formdata(valuelist)
+
+
 class ActionForm(FlaskForm):
-    version = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    version = DigitsField(validators=[Optional(), NumberRange(min=1)])
     reason = TextAreaField(validators=[Optional(), Length(max=500)])
-    provider_id = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    provider_id = DigitsField(validators=[Optional(), NumberRange(min=1)])
     confirm = BooleanField()
 
     action: Action

@@ -6,7 +6,7 @@ from flask import Blueprint, g, render_template, request
 
 from ..domain.lifecycle import Role
 from ..services import bookings
-from ..web import gate_blueprint, register_booking_actions
+from ..web import gate_blueprint, page_number_arg, register_booking_actions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
@@ -50,7 +50,7 @@ def archive():
     search = request.args.get("q", "")
     status = request.args.get("status") or None
     page = bookings.archive(
-        g.actor, search=search, status=status, page=request.args.get("page", 1, type=int)
+        g.actor, search=search, status=status, page=page_number_arg()
     )
     return render_template(
         "admin/archive.html",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role
 from ..services import bookings
-from ..web import gate_blueprint, register_booking_actions
+from ..web import gate_blueprint, page_number_arg, register_booking_actions
 from .forms import NewBookingForm
 
 customer = Blueprint("customer", __name__, url_prefix="/customer")
@@ -17,7 +18,7 @@ register_booking_actions(customer, bookings.get_booking)
 @customer.get("/")
 def index():
     """My bookings, newest first."""
-    page = bookings.customer_bookings(g.actor, page=request.args.get("page", 1, type=int))
+    page = bookings.customer_bookings(g.actor, page=page_number_arg())
     return render_template("customer/index.html", page=page)
 
 
@@ -27,16 +28,24 @@ def new_booking():
     form = NewBookingForm()
     if form.validate_on_submit():
         start, end = form.window()
-        booking = bookings.create_booking(
-            g.actor,
-            service=form.service.data,
-            address=form.address.data,
-            window_start=start,
-            window_end=end,
-            notes=form.notes.data or "",
-        )
-        flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
-        return redirect(url_for("customer.index"), 303)
+        try:
+            booking = bookings.create_booking(
+                g.actor,
+                service=form.service.data,
+                address=form.address.data,
+                window_start=start,
+                window_end=end,
+                notes=form.notes.data or "",
+            )
+        except InvalidInput as error:
+            # The service's text rules (no control characters, …): beside the field, with
+            # the form kept for correcting, as WTForms' own messages are.
+            if error.field not in form:
+                raise
+            form[error.field].errors = [*form[error.field].errors, error.detail]
+        else:
+            flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
+            return redirect(url_for("customer.index"), 303)
     status = 400 if request.method == "POST" else 200
     return render_template("customer/new.html", form=form), status
 

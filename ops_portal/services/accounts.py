@@ -14,6 +14,7 @@ from flask import current_app
 
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.lifecycle import Actor, Role, Source
+from ..domain.text import has_control_characters
 from ..extensions import db
 from ..models import ApiToken, Customer, Provider, User, utcnow
 from .transactions import write_transaction
@@ -50,9 +51,15 @@ class NewUser:
 
 def validate_new_user(email, name, role, password=None) -> NewUser:
     if not isinstance(email, str) or "@" not in email.strip() or len(email.strip()) > MAX_EMAIL:
-        raise InvalidInput(f"email must be an address like name@example.com, got {email!r}")
+        raise InvalidInput(
+            f"email must be an address like name@example.com, got {email!r}", field="email"
+        )
+    if has_control_characters(email):
+        raise InvalidInput("email must not contain control characters", field="email")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 120:
-        raise InvalidInput("name is required (at most 120 characters)")
+        raise InvalidInput("name is required (at most 120 characters)", field="name")
+    if has_control_characters(name):
+        raise InvalidInput("name must not contain control characters", field="name")
     try:
         role = Role(str(role).strip().upper())
     except ValueError:
@@ -130,7 +137,7 @@ def create_user(email, name, role, password=None, *, with_token=False) -> tuple[
 def issue_token(email: str) -> str:
     """A new API token for the user; only its hash is stored."""
     with write_transaction() as session:
-        user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        user = user_by_email(email)
         if user is None:
             raise NotFound(f"No user {email}")
         raw, digest = new_token()
@@ -171,7 +178,7 @@ def actor_for_token(raw: str, source: Source = Source.API) -> Actor | None:
 def revoke_tokens(email: str) -> int:
     """Revoke every live API token of the user; returns how many."""
     with write_transaction() as session:
-        user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        user = user_by_email(email)
         if user is None:
             raise NotFound(f"No user {email}")
         result = session.execute(
@@ -183,6 +190,10 @@ def revoke_tokens(email: str) -> int:
 
 
 def user_by_email(email: str) -> User | None:
+    """The account with this email; None for text no account can have (NUL would otherwise
+    reach PostgreSQL, which refuses it with a driver error)."""
+    if has_control_characters(email) or len(email) > 4 * MAX_EMAIL:
+        return None
     return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
 
 

@@ -31,6 +31,7 @@ from ..domain.lifecycle import (
     can_view,
     is_related,
 )
+from ..domain.text import has_control_characters, normalize_newlines
 from ..extensions import db
 from ..models import Booking, BookingEvent, Customer, Provider, User, utcnow
 from .transactions import write_transaction
@@ -52,14 +53,16 @@ def _text(value, field: str, *, max_len: int, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be text")
+        raise InvalidInput(f"{field} must be text", field=field)
+    value = normalize_newlines(value)
+    # Checked before strip(): it would quietly drop some controls (\x1c-\x1f, \x85) at the ends.
+    if has_control_characters(value):
+        raise InvalidInput(f"{field} must not contain control characters", field=field)
     value = value.strip()
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-        raise InvalidInput(f"{field} must not contain control characters")
     if required and not value:
-        raise InvalidInput(f"{field} is required")
+        raise InvalidInput(f"{field} is required", field=field)
     if len(value) > max_len:
-        raise InvalidInput(f"{field} must be at most {max_len} characters")
+        raise InvalidInput(f"{field} must be at most {max_len} characters", field=field)
     return value
 
 
