@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import os
-import shutil
+import sqlite3
 import uuid
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from ops_portal import create_app
 from ops_portal.config import normalize_database_url
 from ops_portal.domain.lifecycle import Action, Actor, Role, Source, Status
-from ops_portal.extensions import db
+from ops_portal.extensions import db, limiter
 
 POSTGRES_URL = os.environ.get("OPS_PORTAL_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -64,51 +65,119 @@ def drop_postgres_database(url: str) -> None:
     engine.dispose()
 
 
+class SqliteReset:
+    """Puts the migrated template back into the session's one SQLite file before each test.
+
+    Through SQLite's backup API, not by replacing the file: connections still open on it (the
+    shared app's pool, apps a test built itself) then see the fresh contents instead of a
+    replaced file beside a stale WAL."""
+
+    def __init__(self, template, path):
+        self.template = sqlite3.connect(template)
+        self.url = f"sqlite:///{path}"
+        self.path = path
+
+    def __call__(self) -> str:
+        target = sqlite3.connect(self.path)
+        try:
+            self.template.backup(target)
+        finally:
+            target.close()
+        return self.url
+
+    def close(self) -> None:
+        self.template.close()
+
+
+class PostgresReset:
+    """Empties the session's PostgreSQL database before each test with one TRUNCATE on a pooled
+    connection (not a new engine per test). TRUNCATE rather than DELETE: fresh heaps keep rows
+    in insertion order, as in a new database, and leave no dead rows behind."""
+
+    def __init__(self, url):
+        self.url = url
+        self.engine = sa.create_engine(normalize_database_url(url), pool_size=1)
+
+    def __call__(self) -> str:
+        with self.engine.begin() as conn:
+            # Triggers refuse TRUNCATE of the audit trail; replica mode skips them for this reset.
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        return self.url
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_databases(tmp_path_factory):
-    """One migrated database per backend for the session: a template file for SQLite, a
-    database for PostgreSQL (emptied between tests)."""
-    templates = {}
-    sqlite_template = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    migrate_to_head(f"sqlite:///{sqlite_template}")
-    templates["sqlite"] = sqlite_template
+    """One migrated database per backend for the session, each with a reset that brings it back
+    to migrated-and-empty: a template copied into one file for SQLite, a database emptied in
+    place for PostgreSQL."""
+    resets = {}
+    folder = tmp_path_factory.mktemp("databases")
+    migrate_to_head(f"sqlite:///{folder / 'template.sqlite3'}")
+    resets["sqlite"] = SqliteReset(folder / "template.sqlite3", folder / "ops_portal.sqlite3")
     pg_url = None
     if POSTGRES_URL:
         pg_url = create_postgres_database()
         migrate_to_head(pg_url)
-        templates["postgresql"] = pg_url
-    yield templates
+        resets["postgresql"] = PostgresReset(pg_url)
+    yield resets
+    for reset in resets.values():
+        reset.close()
     if pg_url:
         drop_postgres_database(pg_url)
 
 
-def empty_postgres(url: str) -> None:
-    # Triggers refuse TRUNCATE of the audit trail; replica mode skips them for this test reset.
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
-def database_url(request, migrated_databases, tmp_path):
-    """A migrated, empty database of each backend, private to the test."""
-    if request.param == "sqlite":
-        path = tmp_path / "ops_portal.sqlite3"
-        shutil.copyfile(migrated_databases["sqlite"], path)
-        return f"sqlite:///{path}"
-    url = migrated_databases["postgresql"]
-    empty_postgres(url)
-    return url
+def database_url(request, migrated_databases):
+    """A migrated, empty database of each backend (the session's one, reset for this test)."""
+    return migrated_databases[request.param]()
+
+
+@dataclass
+class SharedApp:
+    """One app per backend for the session (create_app costs ~50 ms, and a new engine compiles
+    every SQL statement again), with what a test may change on it restored before each test."""
+
+    app: Flask
+    config: dict
+
+    def fresh(self) -> Flask:
+        app = self.app
+        app.config.clear()
+        app.config.update(self.config)
+        app.test_client_class = None  # the `people` fixture swaps in PageClient
+        app.jinja_env.bytecode_cache = None
+        # create_app binds the one global limiter to the newest app with new storage, as a test's
+        # own make_app(...) does; re-binding gives this test empty memory:// counts again.
+        limiter.init_app(app)
+        return app
+
+
+@pytest.fixture(scope="session")
+def shared_apps():
+    apps: dict[str, SharedApp] = {}
+    yield apps
+    for shared in apps.values():
+        with shared.app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
-def app(database_url):
-    app = make_app(database_url)
+def app(database_url, shared_apps):
+    """The backend's shared app, as fresh as a new one: config, limiter and test client class
+    restored; a new app context (g, db.session) and new database connections for this test."""
+    if database_url not in shared_apps:
+        made = make_app(database_url)
+        shared_apps[database_url] = SharedApp(made, dict(made.config))
+    app = shared_apps[database_url].fresh()
     with app.app_context():
         yield app
         db.session.remove()
+        # New connections for the next test, as with a new app; the engine (and the SQL it has
+        # compiled) stays.
         db.engine.dispose()
 
 

@@ -17,6 +17,7 @@ code instead of becoming a 303 with a flash."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -305,15 +306,31 @@ class World:
         return self.bench
 
 
-def digest() -> dict[str, dict[tuple, dict]]:
-    """Every row of every table (primary key -> columns), read fresh."""
-    db.session.rollback()
-    state = {}
+@functools.cache
+def _digest_queries() -> list[tuple[str, sa.Select, list[str], list[int]]]:
+    """Per table: its name, the SELECT of its compared columns, their names, where the primary
+    key columns are among them."""
+    queries = []
     for table in db.metadata.sorted_tables:
         columns = [c for c in table.columns if (table.name, c.name) not in IGNORED_COLUMNS]
-        pk = [c.name for c in table.primary_key.columns]
-        rows = db.session.execute(sa.select(*columns)).mappings().all()
-        state[table.name] = {tuple(r[k] for k in pk): dict(r) for r in rows}
+        names = [c.name for c in columns]
+        pk = [names.index(c.name) for c in table.primary_key.columns]
+        queries.append((table.name, sa.select(*columns), names, pk))
+    return queries
+
+
+def digest() -> dict[str, dict[tuple, dict]]:
+    """Every row of every table (primary key -> columns), read fresh. Plain rows on the
+    session's connection: it runs twice per POST cell, and ORM-level results cost half the
+    sweep's time."""
+    db.session.rollback()
+    connection = db.session.connection()
+    state = {}
+    for name, select, names, pk in _digest_queries():
+        state[name] = {
+            tuple(row[i] for i in pk): dict(zip(names, row))
+            for row in connection.execute(select)
+        }
     db.session.rollback()
     return state
 
