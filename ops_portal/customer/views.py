@@ -42,7 +42,8 @@ def new_booking():
             # the form kept for correcting, as WTForms' own messages are.
             if error.field not in form:
                 raise
-            form[error.field].errors = [*form[error.field].errors, error.detail]
+            message = error.detail[:1].upper() + error.detail[1:]  # "Notes must not …"
+            form[error.field].errors = [*form[error.field].errors, message]
         else:
             flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
             return redirect(url_for("customer.index"), 303)
