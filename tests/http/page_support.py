@@ -271,6 +271,25 @@ class Page:
         return _text(found.group(1)) if found else None
 
 
+def booking_form(client, **changes) -> tuple[Page, dict]:
+    """The customer's new-booking page and a valid request from it, with `changes` typed over
+    it (a change to None leaves that field out). The day is two days ahead, so it is a later
+    day in every time zone."""
+    page = Page(client.get("/customer/bookings/new"))
+    assert page.status == 200
+    data = {
+        "csrf_token": page.csrf_token,
+        "service": "Plumbing",
+        "address": "12 Canal Street",
+        "day": (datetime.now(UTC).date() + timedelta(days=2)).isoformat(),
+        "start": "09:00",
+        "end": "11:30",
+        "notes": "Ring twice",
+        **changes,
+    }
+    return page, {name: value for name, value in data.items() if value is not None}
+
+
 def press(client, form: Form, *, htmx: bool = False, confirm: bool = False, **fields):
     """Submit a form as the page drew it (its hidden CSRF token and version), ticking its
     confirmation box when `confirm`, with `fields` typed into the inputs it offers."""

@@ -8,8 +8,6 @@ The booking actions are derived from the lifecycle table, not listed by hand.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import pytest
 import sqlalchemy as sa
 from markupsafe import escape
@@ -20,7 +18,7 @@ from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts
 from ops_portal.web_forms import CONFIRMED_ACTIONS
 from tests.conftest import booking_in, booking_state
-from tests.http.page_support import HOME, PASSWORD, PEOPLE, Page, count_bookings
+from tests.http.page_support import HOME, PASSWORD, PEOPLE, Page, booking_form, count_bookings
 
 # Text a person may well type: must be stored as typed and shown back escaped.
 LEGIT_TEXT = {
@@ -138,22 +136,6 @@ def test_login_with_a_hostile_next_still_logs_in_and_goes_home(auth, name):
 # ------------------------------------------------------------------------------ new booking
 
 
-def booking_request(client, **changes) -> dict:
-    page = Page(client.get("/customer/bookings/new"))
-    assert page.status == 200
-    data = {
-        "csrf_token": page.csrf_token,
-        "service": "Plumbing",
-        "address": "12 Canal Street",
-        "day": (date.today() + timedelta(days=2)).isoformat(),
-        "start": "09:00",
-        "end": "11:30",
-        "notes": "Ring twice",
-        **changes,
-    }
-    return {name: value for name, value in data.items() if value is not None}
-
-
 FREE_TEXT_FIELDS = ("address", "notes")
 NEW_BOOKING_BAD = {
     **{
@@ -180,7 +162,7 @@ def test_new_booking_form_redisplays_with_the_message_beside_the_field(
 ):
     owner = login("owner")
     value = NEW_BOOKING_BAD[field, name]
-    data = booking_request(owner, **{field: value})
+    data = booking_form(owner, **{field: value})[1]
 
     page = assert_refused(owner.post("/customer/bookings/new", data=data), 400)
 
@@ -192,7 +174,7 @@ def test_new_booking_form_redisplays_with_the_message_beside_the_field(
 def test_new_booking_form_refuses_a_body_over_the_size_limit_with_413(people, login):
     owner = login("owner")
     assert_refused(owner.post("/customer/bookings/new",
-                              data=booking_request(owner, notes=TOO_LARGE)), 413)
+                              data=booking_form(owner, notes=TOO_LARGE)[1]), 413)
     assert count_bookings() == 0
 
 
@@ -207,7 +189,7 @@ def test_new_booking_form_accepts_unicode_and_shows_it_back_escaped(people, logi
     owner = login("owner")
     value = LEGIT_TEXT[name]
 
-    response = owner.post("/customer/bookings/new", data=booking_request(owner, **{field: value}))
+    response = owner.post("/customer/bookings/new", data=booking_form(owner, **{field: value})[1])
 
     assert response.status_code == 303, Page(response).text[:300]
     booking = stored_booking()
@@ -222,7 +204,7 @@ def test_new_booking_form_accepts_unicode_and_shows_it_back_escaped(people, logi
 def test_new_booking_form_stores_a_browsers_crlf_newlines_as_newlines(people, login, field):
     owner = login("owner")
     typed, stored = WINDOWS_NEWLINES
-    response = owner.post("/customer/bookings/new", data=booking_request(owner, **{field: typed}))
+    response = owner.post("/customer/bookings/new", data=booking_form(owner, **{field: typed})[1])
     assert response.status_code == 303, Page(response).text[:300]
     assert getattr(stored_booking(), field) == stored
 
@@ -235,7 +217,7 @@ def test_a_customer_named_in_unicode_sees_their_name_and_admins_see_it_on_the_ca
     client = app.test_client()
     assert AuthActions(client).login("unal@example.com").status_code == 303
     assert escaped(name) in client.get("/customer/").get_data(as_text=True)
-    client.post("/customer/bookings/new", data=booking_request(client))
+    client.post("/customer/bookings/new", data=booking_form(client)[1])
     admin = app.test_client()
     AuthActions(admin).login("admin")
     assert escaped(name) in admin.get("/admin/").get_data(as_text=True)

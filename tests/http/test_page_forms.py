@@ -18,6 +18,7 @@ from tests.conftest import make_app
 from tests.http.page_support import (
     PASSWORD,
     Page,
+    booking_form,
     bulk_bookings,
     count_bookings,
 )
@@ -35,27 +36,6 @@ def app(database_url):
         db.engine.dispose()
 
 
-def today() -> date:
-    return datetime.now(ZONE).date()
-
-
-def booking_form(client, **changes) -> tuple[Page, dict]:
-    """The new-booking page and a valid request from it, with `changes` typed over it."""
-    page = Page(client.get("/customer/bookings/new"))
-    assert page.status == 200
-    data = {
-        "csrf_token": page.csrf_token,
-        "service": "Plumbing",
-        "address": "12 Canal Street",
-        "day": (today() + timedelta(days=1)).isoformat(),
-        "start": "09:00",
-        "end": "11:30",
-        "notes": "Ring twice",
-        **changes,
-    }
-    return page, data
-
-
 # ------------------------------------------------------------------------------ new booking
 
 
@@ -71,7 +51,7 @@ def test_a_valid_booking_request_creates_a_pending_booking_with_its_window_in_th
     assert response.status_code == 303 and response.headers["Location"] == "/customer/"
     db.session.rollback()
     booking = db.session.scalars(sa.select(Booking)).one()
-    day = today() + timedelta(days=1)
+    day = date.fromisoformat(data["day"])
     assert (booking.status, booking.customer_id, booking.customer_name) == (
         Status.PENDING, people.owner.user_id, "Olive Owner")
     assert (booking.service, booking.address, booking.notes) == (
