@@ -7,6 +7,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from .domain.lifecycle import LIFECYCLE, Action
+from .domain.text import MAX_LENGTHS
 
 CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
 
@@ -24,7 +25,7 @@ class DigitsField(IntegerField):
 
 class ActionForm(FlaskForm):
     version = DigitsField(validators=[Optional(), NumberRange(min=1)])
-    reason = TextAreaField(validators=[Optional(), Length(max=500)])
+    reason = TextAreaField(validators=[Optional(), Length(max=MAX_LENGTHS["reason"])])
     provider_id = DigitsField(validators=[Optional(), NumberRange(min=1)])
     confirm = BooleanField()
 

@@ -53,12 +53,14 @@ def register_api(app: Flask) -> None:
 
     for key, value in API_SPEC.items():
         app.config.setdefault(key, value)
-    OpenApi(app).register_blueprint(api)
+    openapi = OpenApi(app)
+    openapi.register_blueprint(api)
+    app.extensions["ops_portal.openapi"] = openapi
     app.register_blueprint(docs)
 
 
 def current_spec() -> dict:
-    return current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return current_app.extensions["ops_portal.openapi"].spec.to_dict()
 
 
 # ------------------------------------------------------------------ the document as a page

@@ -17,7 +17,7 @@ from ..domain.lifecycle import (
     Source,
     Status,
 )
-from ..services.bookings import MAX_LENGTHS
+from ..domain.text import MAX_LENGTHS
 
 STATUSES = [s.value for s in Status]
 ACTIONS = ["create", *(a.value for a in BOOKING_ACTIONS)]

@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..domain.catalog import SERVICES
+from ..domain.text import MAX_LENGTHS
 
 
 class NewBookingForm(FlaskForm):
@@ -19,12 +20,12 @@ class NewBookingForm(FlaskForm):
         validators=[DataRequired("Choose a service.")],
     )
     address = StringField(
-        "Address", validators=[DataRequired("Tell us where the job is."), Length(max=300)]
+        "Address", validators=[DataRequired("Tell us where the job is."), Length(max=MAX_LENGTHS["address"])]
     )
     day = DateField("Day", validators=[DataRequired("Pick a day.")])
     start = TimeField("From", validators=[DataRequired("Pick a start time.")])
     end = TimeField("Until", validators=[DataRequired("Pick an end time.")])
-    notes = TextAreaField("Notes for the provider", validators=[Length(max=2000)])
+    notes = TextAreaField("Notes for the provider", validators=[Length(max=MAX_LENGTHS["notes"])])
 
     @property
     def zone(self) -> ZoneInfo:

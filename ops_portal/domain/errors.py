@@ -21,11 +21,11 @@ class InvalidInput(DomainError):
     """The request itself is malformed: a missing, mistyped or out-of-range field. `field`
     (when known) names it, so a form can show the message beside it."""
 
+    code = "invalid_input"
+
     def __init__(self, detail: str, *, booking: Any = None, field: str | None = None):
         super().__init__(detail, booking=booking)
         self.field = field
-
-    code = "invalid_input"
 
 
 class TransitionNotAllowed(DomainError):

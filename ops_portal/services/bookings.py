@@ -31,16 +31,12 @@ from ..domain.lifecycle import (
     can_view,
     is_related,
 )
-from ..domain.text import has_control_characters, normalize_newlines
+from ..domain.text import MAX_LENGTHS, has_control_characters, normalize_newlines
 from ..extensions import db
 from ..models import Booking, BookingEvent, Customer, Provider, User, utcnow
 from .transactions import write_transaction
 
 MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer cannot exist; answer 404, not a driver error
-MAX_REASON = 500
-# Longest accepted free text per field (the API's schemas publish the same limits).
-MAX_LENGTHS = {"service": 80, "address": 300, "notes": 2000, "customer_name": 120,
-               "reason": MAX_REASON}
 ADMIN_ROLES = (Role.ADMIN, Role.SYSTEM)
 # The seed's API created bookings with no service named; they are general jobs.
 DEFAULT_SERVICE = "General service"
@@ -141,7 +137,7 @@ def perform_action(
     rule = LIFECYCLE[action]
     if action is Action.CREATE:
         raise InvalidInput("use create_booking to create a booking")
-    reason = _text(reason, "reason", max_len=MAX_REASON) or None
+    reason = _text(reason, "reason", max_len=MAX_LENGTHS["reason"]) or None
     if provider_id is not None and not rule.takes_provider:
         raise InvalidInput(f"provider_id is not accepted by {action}")
     if rule.takes_provider:
