@@ -1,4 +1,5 @@
-"""Operations commands: `flask --app ops_portal users ...`, `... demo`. Script output is JSON lines."""
+"""Operations commands: `flask --app ops_portal users ...`, `... demo`. Output meant for scripts
+is JSON, one object a line."""
 
 from __future__ import annotations
 

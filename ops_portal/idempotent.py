@@ -20,8 +20,15 @@ KEY_HEADER = "Idempotency-Key"
 KEY_FIELD = "idempotency_key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Headers that are part of the answer itself (the rest are added afresh on every response).
-STORED_HEADERS = ("Content-Type", "Location", "ETag", "HX-Retarget", "HX-Reswap",
-                  "HX-Trigger-After-Settle", "Retry-After")
+STORED_HEADERS = (
+    "Content-Type",
+    "Location",
+    "ETag",
+    "HX-Retarget",
+    "HX-Reswap",
+    "HX-Trigger-After-Settle",
+    "Retry-After",
+)
 # Form fields that differ between two presses of the same button without changing what it asks.
 UNHASHED_FIELDS = frozenset({"csrf_token", KEY_FIELD})
 
@@ -86,7 +93,7 @@ def idempotent(view):
             # No answer worth keeping (a fault, not a refusal): free the key so a retry runs.
             try:
                 idempotency.release(claim.key_id)
-            except Exception:  # the database may be what failed; the claim then times out
+            except Exception:  # noqa: BLE001  (the database may be what failed; the claim times out)
                 current_app.logger.warning("could not release idempotency key %s", claim.key_id)
             raise
 

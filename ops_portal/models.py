@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import ClassVar
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -13,7 +14,7 @@ from .extensions import db
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -27,15 +28,15 @@ class UTCDateTime(sa.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _in(column: str, values) -> str:
@@ -138,12 +139,12 @@ class Booking(db.Model):
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     provider: Mapped[Provider | None] = relationship(lazy="joined")
-    events: Mapped[list["BookingEvent"]] = relationship(
+    events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="BookingEvent.id", lazy="select"
     )
 
     # Optimistic-lock backstop: an UPDATE that finds another version raises StaleDataError.
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
 
     @property
     def facts(self) -> BookingFacts:

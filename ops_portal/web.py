@@ -4,7 +4,7 @@ and how a booking card answers (a fragment for htmx, a 303 for a plain form)."""
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -28,9 +28,9 @@ from werkzeug.exceptions import HTTPException
 from .domain.errors import DomainError, InvalidInput, StaleBooking
 from .domain.lifecycle import (
     LIFECYCLE,
-    Availability,
     Action,
     Actor,
+    Availability,
     Role,
     Source,
     Status,
@@ -127,9 +127,9 @@ def orphan_card_messages() -> list[str]:
     shown = {str(booking_id) for booking_id in g.get("cards_shown", ())}
     prefix = CARD_MESSAGE_CATEGORY.format("")
     return [
-        f"Booking #{category[len(prefix):]}: {message}"
+        f"Booking #{category[len(prefix) :]}: {message}"
         for category, message in get_flashed_messages(with_categories=True)
-        if category.startswith(prefix) and category[len(prefix):] not in shown
+        if category.startswith(prefix) and category[len(prefix) :] not in shown
     ]
 
 
@@ -273,8 +273,11 @@ def register_web(app: Flask) -> None:
             return allowed_actions(booking.facts, current_actor())
 
         def action_url(booking, action: Action) -> str:
-            return url_for(f"{request.blueprint}.booking_action", booking_id=booking.id,
-                           action_name=action.value)
+            return url_for(
+                f"{request.blueprint}.booking_action",
+                booking_id=booking.id,
+                action_name=action.value,
+            )
 
         def page_url(number: int) -> str:
             args = {**request.view_args, **request.args.to_dict(), "page": number}

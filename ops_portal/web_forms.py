@@ -32,7 +32,7 @@ class ActionForm(FlaskForm):
     action: Action
 
     @classmethod
-    def for_action(cls, action: Action) -> "ActionForm":
+    def for_action(cls, action: Action) -> ActionForm:
         form = cls()
         form.action = action
         return form
@@ -41,13 +41,19 @@ class ActionForm(FlaskForm):
         valid = super().validate(extra_validators)
         rule = LIFECYCLE[self.action]
         if rule.asks_reason and not (self.reason.data or "").strip():
-            self.reason.errors = [*self.reason.errors, f"Please give a reason to {rule.label.lower()}."]
+            self.reason.errors = [
+                *self.reason.errors,
+                f"Please give a reason to {rule.label.lower()}.",
+            ]
             valid = False
         if rule.takes_provider and not self.provider_id.data:
             self.provider_id.errors = [*self.provider_id.errors, "Choose a provider."]
             valid = False
         if self.action in CONFIRMED_ACTIONS and not self.confirm.data:
-            self.confirm.errors = [*self.confirm.errors, f"Tick the box to confirm: {rule.label.lower()}."]
+            self.confirm.errors = [
+                *self.confirm.errors,
+                f"Tick the box to confirm: {rule.label.lower()}.",
+            ]
             valid = False
         return valid
 
@@ -55,5 +61,9 @@ class ActionForm(FlaskForm):
         for name, errors in self.errors.items():
             if errors:
                 message = errors[0]
-                return message if name in ("reason", "provider_id", "confirm") else f"{name}: {message}"
+                return (
+                    message
+                    if name in ("reason", "provider_id", "confirm")
+                    else f"{name}: {message}"
+                )
         return "The form is incomplete."

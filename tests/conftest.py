@@ -7,6 +7,7 @@ import os
 import sqlite3
 import uuid
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +28,15 @@ TEST_CONFIG = {
     "ARGON2_MEMORY_COST": 1024,
     "SECRET_KEY": "test-secret-key",
 }
-TABLES = ["idempotency_keys", "booking_events", "bookings", "api_tokens", "customers", "providers", "users"]
+TABLES = [
+    "idempotency_keys",
+    "booking_events",
+    "bookings",
+    "api_tokens",
+    "customers",
+    "providers",
+    "users",
+]
 
 
 def make_app(database_url: str, **overrides):
@@ -225,7 +234,7 @@ def cast(app) -> Cast:
         with_tokens=True,
     )
     actors, tokens = {}, {}
-    for (kind, _, _, role), (user, token) in zip(people, created):
+    for (kind, _, _, role), (user, token) in zip(people, created, strict=True):
         actors[kind] = Actor(role, user.id, Source.API)
         tokens[kind] = token
     return Cast(**actors, tokens=tokens)
@@ -273,11 +282,13 @@ def assert_event_chain(booking_id: int) -> None:
     from ops_portal.models import Booking, BookingEvent
 
     events = db.session.scalars(
-        sa.select(BookingEvent).where(BookingEvent.booking_id == booking_id).order_by(BookingEvent.id)
+        sa.select(BookingEvent)
+        .where(BookingEvent.booking_id == booking_id)
+        .order_by(BookingEvent.id)
     ).all()
     assert events, f"booking {booking_id} has no events"
     assert events[0].from_status is None and events[0].action == "create"
-    for previous, event in zip(events, events[1:]):
+    for previous, event in pairwise(events):
         assert event.from_status == previous.to_status, f"chain broken at event {event.id}"
     status = db.session.scalar(sa.select(Booking.status).where(Booking.id == booking_id))
     assert events[-1].to_status == status

@@ -92,7 +92,7 @@ def head_revision() -> str:
 def assert_at_head() -> None:
     assert current_revision() == head_revision()
     tables = set(sa.inspect(db.engine).get_table_names())
-    assert CORE_TABLES <= set(db.metadata.tables)
+    assert set(db.metadata.tables) >= CORE_TABLES
     assert tables == set(db.metadata.tables) | {"alembic_version"}
     assert_no_schema_diff()
     assert APPEND_ONLY_TRIGGERS[db.engine.dialect.name] <= triggers()

@@ -6,9 +6,8 @@ Create Date: 2026-11-24 13:18:25.379288
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0001"
@@ -50,25 +49,19 @@ def upgrade():
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "customers",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["id"], ["users.id"], name=op.f("fk_customers_id_users")
-        ),
+        sa.ForeignKeyConstraint(["id"], ["users.id"], name=op.f("fk_customers_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
     op.create_table(
         "providers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["id"], ["users.id"], name=op.f("fk_providers_id_users")
-        ),
+        sa.ForeignKeyConstraint(["id"], ["users.id"], name=op.f("fk_providers_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
     )
     op.create_table(
@@ -77,9 +70,7 @@ def upgrade():
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=True),
-        sa.Column(
-            "assignment_forced", sa.Boolean(), server_default=sa.false(), nullable=False
-        ),
+        sa.Column("assignment_forced", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("customer_name", sa.String(length=120), nullable=False),
         sa.Column("service", sa.String(length=80), nullable=False),
         sa.Column("address", sa.String(length=300), server_default="", nullable=False),
@@ -90,7 +81,8 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "status IN ('ASSIGNED', 'CANCELLED', 'COMPLETED', 'FAILED', 'IN_PROGRESS', 'PENDING', 'REJECTED')",
+            "status IN ('ASSIGNED', 'CANCELLED', 'COMPLETED', 'FAILED', 'IN_PROGRESS', "
+            "'PENDING', 'REJECTED')",
             name=op.f("ck_bookings_status_known"),
         ),
         sa.CheckConstraint("version >= 1", name=op.f("ck_bookings_version_positive")),
@@ -122,9 +114,7 @@ def upgrade():
             "uq_bookings_one_active_per_provider",
             ["provider_id"],
             unique=True,
-            sqlite_where=sa.text(
-                "status IN ('ASSIGNED', 'IN_PROGRESS') AND assignment_forced = 0"
-            ),
+            sqlite_where=sa.text("status IN ('ASSIGNED', 'IN_PROGRESS') AND assignment_forced = 0"),
             postgresql_where=sa.text(
                 "status IN ('ASSIGNED', 'IN_PROGRESS') AND NOT assignment_forced"
             ),
@@ -153,7 +143,8 @@ def upgrade():
             name=op.f("ck_booking_events_source_known"),
         ),
         sa.CheckConstraint(
-            "to_status IN ('ASSIGNED', 'CANCELLED', 'COMPLETED', 'FAILED', 'IN_PROGRESS', 'PENDING', 'REJECTED')",
+            "to_status IN ('ASSIGNED', 'CANCELLED', 'COMPLETED', 'FAILED', 'IN_PROGRESS', "
+            "'PENDING', 'REJECTED')",
             name=op.f("ck_booking_events_to_status_known"),
         ),
         sa.ForeignKeyConstraint(
@@ -172,9 +163,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_booking_events")),
     )
     with op.batch_alter_table("booking_events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_booking_events_booking_id_id", ["booking_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_booking_events_booking_id_id", ["booking_id", "id"], unique=False)
 
     _create_append_only_guards()
 
@@ -188,9 +177,7 @@ def downgrade():
     with op.batch_alter_table("bookings", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_bookings_one_active_per_provider",
-            sqlite_where=sa.text(
-                "status IN ('ASSIGNED', 'IN_PROGRESS') AND assignment_forced = 0"
-            ),
+            sqlite_where=sa.text("status IN ('ASSIGNED', 'IN_PROGRESS') AND assignment_forced = 0"),
             postgresql_where=sa.text(
                 "status IN ('ASSIGNED', 'IN_PROGRESS') AND NOT assignment_forced"
             ),
@@ -236,9 +223,7 @@ def _create_append_only_guards():
             """
         )
         for name, when in POSTGRES_GUARDS.items():
-            op.execute(
-                f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION ops_portal_refuse_change()"
-            )
+            op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION ops_portal_refuse_change()")
     else:
         for name, when in SQLITE_GUARDS.items():
             op.execute(

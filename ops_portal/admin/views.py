@@ -49,9 +49,7 @@ def archive():
     """Completed and cancelled bookings: search, filter, pages."""
     search = request.args.get("q", "")
     status = request.args.get("status") or None
-    page = bookings.archive(
-        g.actor, search=search, status=status, page=page_number_arg()
-    )
+    page = bookings.archive(g.actor, search=search, status=status, page=page_number_arg())
     return render_template(
         "admin/archive.html",
         page=page,

@@ -20,7 +20,8 @@ class NewBookingForm(FlaskForm):
         validators=[DataRequired("Choose a service.")],
     )
     address = StringField(
-        "Address", validators=[DataRequired("Tell us where the job is."), Length(max=MAX_LENGTHS["address"])]
+        "Address",
+        validators=[DataRequired("Tell us where the job is."), Length(max=MAX_LENGTHS["address"])],
     )
     day = DateField("Day", validators=[DataRequired("Pick a day.")])
     start = TimeField("From", validators=[DataRequired("Pick a start time.")])

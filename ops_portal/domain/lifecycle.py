@@ -197,7 +197,7 @@ class Actor:
     source: Source = Source.API
 
     @classmethod
-    def system(cls) -> "Actor":
+    def system(cls) -> Actor:
         return cls(Role.SYSTEM, None, Source.SYSTEM)
 
 

@@ -19,6 +19,4 @@ def normalize_newlines(value: str) -> str:
 
 def has_control_characters(value: str) -> bool:
     """Any character of Unicode category Cc (C0, DEL, C1) other than tab and newline."""
-    return any(
-        unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS for ch in value
-    )
+    return any(unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS for ch in value)

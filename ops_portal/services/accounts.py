@@ -63,9 +63,7 @@ def validate_new_user(email, name, role, password=None) -> NewUser:
     try:
         role = Role(str(role).strip().upper())
     except ValueError:
-        raise InvalidInput(
-            f"role must be one of {', '.join(Role)}, got {role!r}"
-        ) from None
+        raise InvalidInput(f"role must be one of {', '.join(Role)}, got {role!r}") from None
     if password is not None and password != "":
         if role is Role.SYSTEM:
             raise InvalidInput("SYSTEM accounts have no password; they act through API tokens")
@@ -103,13 +101,15 @@ def create_users(new_users: list[NewUser], *, with_tokens: bool) -> list[tuple[U
         if taken:
             raise InvalidInput(f"already registered: {', '.join(sorted(taken))}")
         ids = list(
-            session.scalars(
-                sa.insert(User).returning(User.id, sort_by_parameter_order=True), rows
-            )
+            session.scalars(sa.insert(User).returning(User.id, sort_by_parameter_order=True), rows)
         )
-        customers = [{"id": i} for i, u in zip(ids, new_users) if u.role is Role.CUSTOMER]
+        customers = [
+            {"id": i} for i, u in zip(ids, new_users, strict=True) if u.role is Role.CUSTOMER
+        ]
         providers = [
-            {"id": i, "active": True} for i, u in zip(ids, new_users) if u.role is Role.PROVIDER
+            {"id": i, "active": True}
+            for i, u in zip(ids, new_users, strict=True)
+            if u.role is Role.PROVIDER
         ]
         if customers:
             session.execute(sa.insert(Customer), customers)
@@ -121,13 +121,17 @@ def create_users(new_users: list[NewUser], *, with_tokens: bool) -> list[tuple[U
             for index, user_id in enumerate(ids):
                 raw, digest = new_token()
                 tokens[index] = raw
-                token_rows.append({"user_id": user_id, "token_hash": digest, "created_at": utcnow()})
+                token_rows.append(
+                    {"user_id": user_id, "token_hash": digest, "created_at": utcnow()}
+                )
             session.execute(sa.insert(ApiToken), token_rows)
     users: dict[int, User] = {}
     for chunk_start in range(0, len(ids), 1000):
         chunk = ids[chunk_start : chunk_start + 1000]
-        users.update({u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(chunk)))})
-    return [(users[i], token) for i, token in zip(ids, tokens)]
+        users.update(
+            {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(chunk)))}
+        )
+    return [(users[i], token) for i, token in zip(ids, tokens, strict=True)]
 
 
 def create_user(email, name, role, password=None, *, with_token=False) -> tuple[User, str | None]:

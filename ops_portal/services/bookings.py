@@ -393,7 +393,9 @@ def providers_with_availability(actor: Actor) -> list[ProviderAvailability]:
         .subquery()
     )
     rows = db.session.execute(
-        sa.select(Provider.id, User.name, Provider.active, active.c.busy_with, active.c.active_count)
+        sa.select(
+            Provider.id, User.name, Provider.active, active.c.busy_with, active.c.active_count
+        )
         .join(User, User.id == Provider.id)
         .outerjoin(active, active.c.provider_id == Provider.id)
         .order_by(User.name, Provider.id)
@@ -464,7 +466,9 @@ def _page_number(page) -> int:
 def _paginate(query, page: int, per_page: int) -> Page:
     page = _page_number(page)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
     items = db.session.scalars(
         _with_timeline(query).limit(per_page).offset((page - 1) * per_page)
     ).all()
@@ -506,9 +510,7 @@ def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
         .over(partition_by=Booking.status, order_by=(Booking.created_at, Booking.id))
         .label("position")
     )
-    ranked = (
-        sa.select(Booking.id, position).where(Booking.status.in_(BOARD_LANES)).subquery()
-    )
+    ranked = sa.select(Booking.id, position).where(Booking.status.in_(BOARD_LANES)).subquery()
     items = db.session.scalars(
         _with_timeline(sa.select(Booking))
         .join(ranked, ranked.c.id == Booking.id)

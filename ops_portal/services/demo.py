@@ -4,7 +4,7 @@ each made through the service layer so its history is real."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -96,13 +96,13 @@ def load(seed: int = 2026) -> dict:
     customers = [Actor(Role.CUSTOMER, u.id, Source.WEB) for u in by_role[Role.CUSTOMER]]
     provider_ids = [u.id for u in by_role[Role.PROVIDER]]
 
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     for index in range(30):
         path = PATHS[index % len(PATHS)]
         customer = customers[index % len(customers)]
         service, address = SERVICES[index % len(SERVICES)]
         start = datetime.combine(
-            today + timedelta(days=rng.randint(0, 6)), time(8 + rng.randint(0, 8)), timezone.utc
+            today + timedelta(days=rng.randint(0, 6)), time(8 + rng.randint(0, 8)), UTC
         )
         booking = bookings.create_booking(
             customer,

@@ -8,9 +8,9 @@ they decide on (SELECT ... FOR UPDATE), plus a partial unique index as a backsto
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event

@@ -117,7 +117,7 @@ def seed_people(database_url: str) -> dict[str, Person]:
         )
         people = {
             p.key: Person(p.key, p.email, p.name, p.role, user.id, token)
-            for p, (user, token) in zip(PEOPLE, created)
+            for p, (user, token) in zip(PEOPLE, created, strict=True)
         }
         db.session.remove()
         db.engine.dispose()

@@ -49,7 +49,8 @@ def role_page_urls(database_url: str, booking_id: int) -> dict[str, list[str]]:
         if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
             continue
         pages[blueprint].append(
-            urls.build(rule.endpoint, {name: booking_id for name in rule.arguments}))
+            urls.build(rule.endpoint, {name: booking_id for name in rule.arguments})
+        )
     assert all(pages.values()), pages
     return pages
 
@@ -113,7 +114,8 @@ def assign_on_board(page, booking_id: int, provider_name: str) -> None:
     assign.get_by_label("Provider").select_option(label=provider_name)
     assign.get_by_role("button", name="Assign").click()
     expect(page.locator(f".lane-assigned #booking-{booking_id}")).to_have_attribute(
-        "data-status", "ASSIGNED")
+        "data-status", "ASSIGNED"
+    )
 
 
 def test_no_page_violates_the_content_security_policy(journey, database_url, capsys):
@@ -151,7 +153,8 @@ def test_no_page_violates_the_content_security_policy(journey, database_url, cap
             poll_handled(page)
             page.locator(f"#booking-{for_provider}").get_by_role("button", name="Accept").click()
             expect(page.locator(f"#booking-{for_provider}")).to_have_attribute(
-                "data-status", "IN_PROGRESS")
+                "data-status", "IN_PROGRESS"
+            )
         else:
             card = page.locator(f"#booking-{to_cancel}")
             cancel = card.locator("details.action-cancel")
@@ -159,7 +162,8 @@ def test_no_page_violates_the_content_security_policy(journey, database_url, cap
             cancel.get_by_role("checkbox").check()
             cancel.get_by_role("button", name="Cancel booking").click()
             expect(page.locator(f"#booking-{to_cancel}")).to_have_attribute(
-                "data-status", "CANCELLED")
+                "data-status", "CANCELLED"
+            )
             card.locator("details.card-timeline summary").click()  # the swapped card's timeline
         assert page.evaluate("() => window.__sameDocument === true"), f"{who}: not an htmx swap"
         log.collect(page, who)
@@ -168,7 +172,9 @@ def test_no_page_violates_the_content_security_policy(journey, database_url, cap
 
     with capsys.disabled():
         page_count = log.visits // len(SIZES)
-        print(f"\nCSP sweep: {page_count} pages × {len(SIZES)} sizes = {log.visits} visits, "
-              "plus htmx swaps for each role")
+        print(
+            f"\nCSP sweep: {page_count} pages × {len(SIZES)} sizes = {log.visits} visits, "
+            "plus htmx swaps for each role"
+        )
     assert not log.events, "securitypolicyviolation events:\n" + "\n".join(log.events)
     assert not log.console, "CSP messages on the console:\n" + "\n".join(log.console)

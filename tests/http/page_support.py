@@ -34,8 +34,13 @@ PEOPLE = {
     "admin": ("ada@example.com", "Ada Admin", Role.ADMIN),
     "system": ("robot@example.com", "Robot", Role.SYSTEM),
 }
-HOME = {"owner": "/customer/", "other_customer": "/customer/", "provider": "/provider/",
-        "other_provider": "/provider/", "admin": "/admin/"}
+HOME = {
+    "owner": "/customer/",
+    "other_customer": "/customer/",
+    "provider": "/provider/",
+    "other_provider": "/provider/",
+    "admin": "/admin/",
+}
 HTMX = {"HX-Request": "true"}
 
 
@@ -83,7 +88,7 @@ def people(app) -> Cast:
     )
     actors = {
         kind: Actor(role, user.id, Source.API)
-        for (kind, (_, _, role)), (user, _) in zip(PEOPLE.items(), created)
+        for (kind, (_, _, role)), (user, _) in zip(PEOPLE.items(), created, strict=True)
     }
     return Cast(**actors, tokens={})
 
@@ -94,8 +99,13 @@ class AuthActions:
     def __init__(self, client: FlaskClient):
         self.client = client
 
-    def login(self, who: str = "owner", password: str = PASSWORD, next: str | None = None,
-              remember: bool = False):
+    def login(
+        self,
+        who: str = "owner",
+        password: str = PASSWORD,
+        next: str | None = None,
+        remember: bool = False,
+    ):
         email = PEOPLE[who][0] if who in PEOPLE else who
         url = "/login" + ("?" + urlencode({"next": next}) if next is not None else "")
         token = Page(self.client.get(url)).csrf_token
@@ -355,8 +365,9 @@ def bulk_bookings(
     for index, status in enumerate(statuses):
         provider = cast.by_name(providers[index % len(providers)])
         active = status in (Status.ASSIGNED, Status.IN_PROGRESS)
-        steps = [Action.FORCE_ASSIGN if a is Action.ASSIGN and active else a
-                 for a in PATH_TO[status]]
+        steps = [
+            Action.FORCE_ASSIGN if a is Action.ASSIGN and active else a for a in PATH_TO[status]
+        ]
         created = start + timedelta(seconds=index)
         plans.append((status, provider, steps, created))
     rows = [
@@ -364,7 +375,8 @@ def bulk_bookings(
             "status": status.value,
             "customer_id": customer_actor.user_id,
             "provider_id": provider.user_id
-            if status in (Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED) else None,
+            if status in (Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED)
+            else None,
             "assignment_forced": status in (Status.ASSIGNED, Status.IN_PROGRESS),
             "customer_name": name,
             "service": "Leaking tap",
@@ -379,31 +391,40 @@ def bulk_bookings(
     db.session.rollback()
     with db.session.begin():
         connection = db.session.connection()  # Core executemany: batched multi-row INSERTs
-        ids = list(connection.scalars(
-            sa.insert(Booking.__table__).returning(Booking.__table__.c.id,
-                                                   sort_by_parameter_order=True), rows
-        ))
+        ids = list(
+            connection.scalars(
+                sa.insert(Booking.__table__).returning(
+                    Booking.__table__.c.id, sort_by_parameter_order=True
+                ),
+                rows,
+            )
+        )
         events = []
-        for booking_id, (status, provider, steps, created) in zip(ids, plans):
+        for booking_id, (status, provider, steps, created) in zip(ids, plans, strict=True):
             current = None
             involved = provider.user_id if steps and steps[0] in ASSIGNING else None
             for number, action in enumerate([Action.CREATE, *steps]):
                 target = LIFECYCLE[action].target
-                actor = customer_actor if action is Action.CREATE else cast.by_name(
-                    ACTOR_FOR_STEP[action])
-                events.append({
-                    "booking_id": booking_id,
-                    "action": action.value,
-                    "from_status": current,
-                    "to_status": target.value,
-                    "actor_role": actor.role.value,
-                    "actor_id": actor.user_id,
-                    "provider_id": None if action is Action.CREATE else involved,
-                    "reason": "bulk" if action is Action.MARK_FAILED else None,
-                    "forced": LIFECYCLE[action].forced,
-                    "source": "web",
-                    "created_at": created + timedelta(milliseconds=number),
-                })
+                actor = (
+                    customer_actor
+                    if action is Action.CREATE
+                    else cast.by_name(ACTOR_FOR_STEP[action])
+                )
+                events.append(
+                    {
+                        "booking_id": booking_id,
+                        "action": action.value,
+                        "from_status": current,
+                        "to_status": target.value,
+                        "actor_role": actor.role.value,
+                        "actor_id": actor.user_id,
+                        "provider_id": None if action is Action.CREATE else involved,
+                        "reason": "bulk" if action is Action.MARK_FAILED else None,
+                        "forced": LIFECYCLE[action].forced,
+                        "source": "web",
+                        "created_at": created + timedelta(milliseconds=number),
+                    }
+                )
                 current = target.value
             assert current == status.value
         connection.execute(sa.insert(BookingEvent.__table__), events)

@@ -32,8 +32,16 @@ from ops_portal.extensions import db
 from ops_portal.services import accounts, bookings
 from tests.http.page_support import HOME, HTMX, PASSWORD, PEOPLE, Page
 
-API_ACTORS = ("anonymous", "owner", "other_customer", "provider", "other_provider", "admin",
-              "system", "admin_session")
+API_ACTORS = (
+    "anonymous",
+    "owner",
+    "other_customer",
+    "provider",
+    "other_provider",
+    "admin",
+    "system",
+    "admin_session",
+)
 WEB_ACTORS = API_ACTORS[:6]  # SYSTEM accounts cannot log in to the pages
 
 
@@ -42,7 +50,7 @@ def api(spec: str) -> dict[str, str]:
     admin_session (an admin's logged-in browser cookie, no bearer token)."""
     tokens = spec.split()
     assert len(tokens) == len(API_ACTORS), spec
-    return dict(zip(API_ACTORS, tokens))
+    return dict(zip(API_ACTORS, tokens, strict=True))
 
 
 def web(spec: str) -> dict[str, str]:
@@ -50,41 +58,65 @@ def web(spec: str) -> dict[str, str]:
     `302:login` is a redirect to the login page, `302:home` to the actor's own home page."""
     tokens = spec.split()
     assert len(tokens) == len(WEB_ACTORS), spec
-    return dict(zip(WEB_ACTORS, tokens))
+    return dict(zip(WEB_ACTORS, tokens, strict=True))
 
 
 def action_cases(rows: dict[str, tuple[dict, dict]], missing: dict, extra: dict | None = None):
     """Cases "<action> A", "<action> B", "<action> missing" for a booking-action route."""
     cases = {}
     for action, (row_a, row_b) in rows.items():
-        cases[f"{action} A"], cases[f"{action} B"], cases[f"{action} missing"] = row_a, row_b, missing
+        cases[f"{action} A"], cases[f"{action} B"], cases[f"{action} missing"] = (
+            row_a,
+            row_b,
+            missing,
+        )
     return {**cases, **(extra or {})}
 
 
 # The API has one route per action (api.action_<name>); its rows, per action: (A, B).
 API_ACTION_ROWS = {
     #                                anon owner othr prov oprv admn sys  cookie
-    "cancel":       (api("401 200  403  403  403  403  403  401"),
-                     api("401 403  200  403  403  403  403  401")),
-    "assign":       (api("401 403  403  403  403  200  200  401"),
-                     api("401 403  403  403  403  200  200  401")),
-    "force-assign": (api("401 403  403  403  403  200  403  401"),
-                     api("401 403  403  403  403  200  403  401")),
-    "accept":       (api("401 403  403  200  403  403  403  401"),
-                     api("401 403  403  403  200  403  403  401")),
-    "reject":       (api("401 403  403  200  403  403  403  401"),
-                     api("401 403  403  403  200  403  403  401")),
-    "complete":     (api("401 403  403  200  403  403  403  401"),
-                     api("401 403  403  403  200  403  403  401")),
-    "retry":        (api("401 403  403  403  403  200  200  401"),
-                     api("401 403  403  403  403  200  200  401")),
-    "force-cancel": (api("401 403  403  403  403  200  403  401"),
-                     api("401 403  403  403  403  200  403  401")),
-    "mark-failed":  (api("401 403  403  403  403  200  200  401"),
-                     api("401 403  403  403  403  200  200  401")),
+    "cancel": (
+        api("401 200  403  403  403  403  403  401"),
+        api("401 403  200  403  403  403  403  401"),
+    ),
+    "assign": (
+        api("401 403  403  403  403  200  200  401"),
+        api("401 403  403  403  403  200  200  401"),
+    ),
+    "force-assign": (
+        api("401 403  403  403  403  200  403  401"),
+        api("401 403  403  403  403  200  403  401"),
+    ),
+    "accept": (
+        api("401 403  403  200  403  403  403  401"),
+        api("401 403  403  403  200  403  403  401"),
+    ),
+    "reject": (
+        api("401 403  403  200  403  403  403  401"),
+        api("401 403  403  403  200  403  403  401"),
+    ),
+    "complete": (
+        api("401 403  403  200  403  403  403  401"),
+        api("401 403  403  403  200  403  403  401"),
+    ),
+    "retry": (
+        api("401 403  403  403  403  200  200  401"),
+        api("401 403  403  403  403  200  200  401"),
+    ),
+    "force-cancel": (
+        api("401 403  403  403  403  200  403  401"),
+        api("401 403  403  403  403  200  403  401"),
+    ),
+    "mark-failed": (
+        api("401 403  403  403  403  200  200  401"),
+        api("401 403  403  403  403  200  200  401"),
+    ),
 }
 API_ACTION_MISSING = api("401 404  404  404  404  404  404  401")
-API_ACTION_EXTRA = {"mark-failed": {"mark-failed A no-reason": api("401 403  403  403  403  400  400  401")}}
+API_ACTION_EXTRA = {
+    "mark-failed": {"mark-failed A no-reason": api("401 403  403  403  403  400  400  401")}
+}
 
 
 # ===================================================================================== THE TABLE
@@ -96,27 +128,39 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     # ------------------------------------------------------------------------------- JSON API
     #                                      anon owner othr prov oprv admn sys  cookie
     "api.create_booking": {"POST": {"-": api("401 201  201  403  403  403  403  401")}},
-    "api.get_booking": {"GET": {
-        "A":                               api("401 200  403  200  403  200  200  401"),
-        "B":                               api("401 403  200  403  200  200  200  401"),
-        "missing":                         api("401 404  404  404  404  404  404  401"),
-    }},
-    "api.get_booking_events": {"GET": {
-        "A":                               api("401 200  403  200  403  200  200  401"),
-        "B":                               api("401 403  200  403  200  200  200  401"),
-        "missing":                         api("401 404  404  404  404  404  404  401"),
-    }},
-    "api.provider_bookings": {"GET": {
-        "P":                               api("401 403  403  200  403  200  200  401"),
-        "Q":                               api("401 403  403  403  200  200  200  401"),
-        "missing":                         api("401 403  403  403  403  404  404  401"),
-    }},
-    "api.admin_providers": {"GET": {"-":   api("401 403  403  403  403  200  200  401")}},
-    "api.admin_cancel": {"POST": action_cases(
-        {"force-cancel": (api("401 403  403  403  403  200  403  401"),
-                          api("401 403  403  403  403  200  403  401"))},
-        missing=api("401 404  404  404  404  404  404  401"),
-    )},
+    "api.get_booking": {
+        "GET": {
+            "A": api("401 200  403  200  403  200  200  401"),
+            "B": api("401 403  200  403  200  200  200  401"),
+            "missing": api("401 404  404  404  404  404  404  401"),
+        }
+    },
+    "api.get_booking_events": {
+        "GET": {
+            "A": api("401 200  403  200  403  200  200  401"),
+            "B": api("401 403  200  403  200  200  200  401"),
+            "missing": api("401 404  404  404  404  404  404  401"),
+        }
+    },
+    "api.provider_bookings": {
+        "GET": {
+            "P": api("401 403  403  200  403  200  200  401"),
+            "Q": api("401 403  403  403  200  200  200  401"),
+            "missing": api("401 403  403  403  403  404  404  401"),
+        }
+    },
+    "api.admin_providers": {"GET": {"-": api("401 403  403  403  403  200  200  401")}},
+    "api.admin_cancel": {
+        "POST": action_cases(
+            {
+                "force-cancel": (
+                    api("401 403  403  403  403  200  403  401"),
+                    api("401 403  403  403  403  200  403  401"),
+                )
+            },
+            missing=api("401 404  404  404  404  404  404  401"),
+        )
+    },
     # ------------------------------------------------------------------------------- pages
     #                                      anon      owner    othr     prov     oprv     admin
     "health.health_check": {"GET": {"-": web("200       200      200      200      200      200")}},
@@ -124,81 +168,124 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     "api-docs.openapi_json": {"GET": {"-": web("200     200      200      200      200      200")}},
     "api_docs.api_reference": {"GET": {"-": web("200    200      200      200      200      200")}},
     "auth.login": {
-        "GET": {"-":                   web("200       302:home 302:home 302:home 302:home 302:home")},
+        "GET": {"-": web("200       302:home 302:home 302:home 302:home 302:home")},
         # anonymous logs in as Olive (a fresh client); the logged-in are sent home
-        "POST": {"-":           web("303:/customer/ 302:home 302:home 302:home 302:home 302:home")},
+        "POST": {"-": web("303:/customer/ 302:home 302:home 302:home 302:home 302:home")},
     },
-    "auth.root": {"GET": {"-":         web("302:login 302:home 302:home 302:home 302:home 302:home")}},
-    "auth.logout": {"POST": {"-":      web("303:login 303:login 303:login 303:login 303:login 303:login")}},
-    "customer.index": {"GET": {"-":    web("302:login 200      200      403      403      403")}},
+    "auth.root": {"GET": {"-": web("302:login 302:home 302:home 302:home 302:home 302:home")}},
+    "auth.logout": {
+        "POST": {"-": web("303:login 303:login 303:login 303:login 303:login 303:login")}
+    },
+    "customer.index": {"GET": {"-": web("302:login 200      200      403      403      403")}},
     "customer.new_booking": {
-        "GET": {"-":                   web("302:login 200      200      403      403      403")},
-        "POST": {"-":                  web("303:login 303:home 303:home 403      403      403")},
+        "GET": {"-": web("302:login 200      200      403      403      403")},
+        "POST": {"-": web("303:login 303:home 303:home 403      403      403")},
     },
-    "customer.booking_detail": {"GET": {
-        "A":                           web("302:login 200      403      403      403      403"),
-        "B":                           web("302:login 403      200      403      403      403"),
-        "missing":                     web("302:login 404      404      403      403      403"),
-    }},
-    "provider.queue": {"GET": {"-":    web("302:login 403      403      200      200      403")}},
+    "customer.booking_detail": {
+        "GET": {
+            "A": web("302:login 200      403      403      403      403"),
+            "B": web("302:login 403      200      403      403      403"),
+            "missing": web("302:login 404      404      403      403      403"),
+        }
+    },
+    "provider.queue": {"GET": {"-": web("302:login 403      403      200      200      403")}},
     "provider.queue_items": {"GET": {"-": web("302:login 403   403      200      200      403")}},
-    "admin.board": {"GET": {"-":       web("302:login 403      403      403      403      200")}},
+    "admin.board": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.board_regions": {"GET": {"-": web("302:login 403    403      403      403      200")}},
-    "admin.archive": {"GET": {"-":     web("302:login 403      403      403      403      200")}},
-    "admin.booking_detail": {"GET": {
-        "A":                           web("302:login 403      403      403      403      200"),
-        "B":                           web("302:login 403      403      403      403      200"),
-        "missing":                     web("302:login 403      403      403      403      404"),
-    }},
+    "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.booking_detail": {
+        "GET": {
+            "A": web("302:login 403      403      403      403      200"),
+            "B": web("302:login 403      403      403      403      200"),
+            "missing": web("302:login 403      403      403      403      404"),
+        }
+    },
     # Page booking actions (htmx): anon 401 + HX-Redirect; another role: the gate's 403.
     #                                               anon owner othr prov oprv admin
-    "customer.booking_action": {"POST": action_cases(
-        {
-            "cancel": (web("401  200  403  403  403  403"), web("401  403  200  403  403  403")),
-            **{a: (web("401  403  403  403  403  403"),) * 2 for a in (
-                "assign", "force-assign", "accept", "reject", "complete", "retry",
-                "force-cancel", "mark-failed")},
-        },
-        missing=web("401  404  404  403  403  403"),
-        extra={
-            "mark-failed A no-reason": web("401  400  400  403  403  403"),
-            "bogus A": web("401  404  404  403  403  403"),
-            "create A": web("401  404  404  403  403  403"),
-        },
-    )},
-    "provider.booking_action": {"POST": action_cases(
-        {
-            **{a: (web("401  403  403  200  403  403"), web("401  403  403  403  200  403"))
-               for a in ("accept", "reject", "complete")},
-            **{a: (web("401  403  403  403  403  403"),) * 2 for a in (
-                "cancel", "assign", "force-assign", "retry", "force-cancel", "mark-failed")},
-        },
-        missing=web("401  403  403  404  404  403"),
-        extra={
-            "mark-failed A no-reason": web("401  403  403  400  400  403"),
-            "bogus A": web("401  403  403  404  404  403"),
-            "create A": web("401  403  403  404  404  403"),
-        },
-    )},
-    "admin.booking_action": {"POST": action_cases(
-        {
-            **{a: (web("401  403  403  403  403  200"),) * 2 for a in (
-                "assign", "force-assign", "retry", "force-cancel", "mark-failed")},
-            **{a: (web("401  403  403  403  403  403"),) * 2 for a in (
-                "cancel", "accept", "reject", "complete")},
-        },
-        missing=web("401  403  403  403  403  404"),
-        extra={
-            "mark-failed A no-reason": web("401  403  403  403  403  400"),
-            "bogus A": web("401  403  403  403  403  404"),
-            "create A": web("401  403  403  403  403  404"),
-        },
-    )},
+    "customer.booking_action": {
+        "POST": action_cases(
+            {
+                "cancel": (
+                    web("401  200  403  403  403  403"),
+                    web("401  403  200  403  403  403"),
+                ),
+                **{
+                    a: (web("401  403  403  403  403  403"),) * 2
+                    for a in (
+                        "assign",
+                        "force-assign",
+                        "accept",
+                        "reject",
+                        "complete",
+                        "retry",
+                        "force-cancel",
+                        "mark-failed",
+                    )
+                },
+            },
+            missing=web("401  404  404  403  403  403"),
+            extra={
+                "mark-failed A no-reason": web("401  400  400  403  403  403"),
+                "bogus A": web("401  404  404  403  403  403"),
+                "create A": web("401  404  404  403  403  403"),
+            },
+        )
+    },
+    "provider.booking_action": {
+        "POST": action_cases(
+            {
+                **{
+                    a: (web("401  403  403  200  403  403"), web("401  403  403  403  200  403"))
+                    for a in ("accept", "reject", "complete")
+                },
+                **{
+                    a: (web("401  403  403  403  403  403"),) * 2
+                    for a in (
+                        "cancel",
+                        "assign",
+                        "force-assign",
+                        "retry",
+                        "force-cancel",
+                        "mark-failed",
+                    )
+                },
+            },
+            missing=web("401  403  403  404  404  403"),
+            extra={
+                "mark-failed A no-reason": web("401  403  403  400  400  403"),
+                "bogus A": web("401  403  403  404  404  403"),
+                "create A": web("401  403  403  404  404  403"),
+            },
+        )
+    },
+    "admin.booking_action": {
+        "POST": action_cases(
+            {
+                **{
+                    a: (web("401  403  403  403  403  200"),) * 2
+                    for a in ("assign", "force-assign", "retry", "force-cancel", "mark-failed")
+                },
+                **{
+                    a: (web("401  403  403  403  403  403"),) * 2
+                    for a in ("cancel", "accept", "reject", "complete")
+                },
+            },
+            missing=web("401  403  403  403  403  404"),
+            extra={
+                "mark-failed A no-reason": web("401  403  403  403  403  400"),
+                "bogus A": web("401  403  403  403  403  404"),
+                "create A": web("401  403  403  403  403  404"),
+            },
+        )
+    },
 }
 # fmt: on
 for _name, _rows in API_ACTION_ROWS.items():
-    TABLE[f"api.action_{Action(_name).name.lower()}"] = {"POST": action_cases(
-        {_name: _rows}, missing=API_ACTION_MISSING, extra=API_ACTION_EXTRA.get(_name))}
+    TABLE[f"api.action_{Action(_name).name.lower()}"] = {
+        "POST": action_cases(
+            {_name: _rows}, missing=API_ACTION_MISSING, extra=API_ACTION_EXTRA.get(_name)
+        )
+    }
 
 # What each POST route does when it succeeds (how its effect on the database is checked).
 POST_KIND = {
@@ -229,9 +316,14 @@ NATURAL: dict[Action, Status] = {
 VARIANT_PEOPLE = {"A": ("owner", "provider"), "B": ("other_customer", "other_provider")}
 # Whose bookings each actor must never be shown.
 FORBIDDEN = {
-    "anonymous": ("A", "B"), "admin_session": ("A", "B"),
-    "owner": ("B",), "other_customer": ("A",), "provider": ("B",), "other_provider": ("A",),
-    "admin": (), "system": (),
+    "anonymous": ("A", "B"),
+    "admin_session": ("A", "B"),
+    "owner": ("B",),
+    "other_customer": ("A",),
+    "provider": ("B",),
+    "other_provider": ("A",),
+    "admin": (),
+    "system": (),
 }
 MISSING_ID = 999_999
 IGNORED_COLUMNS = {("api_tokens", "last_used_at")}  # bookkeeping a GET may legitimately write
@@ -266,11 +358,13 @@ class World:
         customer, provider = (self.people.by_name(k) for k in VARIANT_PEOPLE[variant])
         admin = self.people.admin
         self.serial += 1
-        booking = bookings.create_booking(customer, service=SERVICES[0],
-                                          address=f"{marker(variant)}{self.serial} Road")
+        booking = bookings.create_booking(
+            customer, service=SERVICES[0], address=f"{marker(variant)}{self.serial} Road"
+        )
         if status is not Status.PENDING:
-            bookings.perform_action(admin, booking.id, Action.FORCE_ASSIGN,
-                                    provider_id=provider.user_id)
+            bookings.perform_action(
+                admin, booking.id, Action.FORCE_ASSIGN, provider_id=provider.user_id
+            )
         if status is Status.IN_PROGRESS:
             bookings.perform_action(provider, booking.id, Action.ACCEPT)
         if status is Status.REJECTED:
@@ -287,16 +381,25 @@ class World:
     def free_provider(self) -> int:
         """A provider with no active booking (assign checks availability)."""
         db.session.rollback()
-        free = db.session.execute(sa.text(
-            "SELECT p.id FROM providers p WHERE p.active AND NOT EXISTS (SELECT 1 FROM bookings b "
-            "WHERE b.provider_id = p.id AND b.status IN ('ASSIGNED', 'IN_PROGRESS')) "
-            "ORDER BY p.id")).scalars().first()
+        free = (
+            db.session.execute(
+                sa.text(
+                    "SELECT p.id FROM providers p WHERE p.active AND NOT EXISTS "
+                    "(SELECT 1 FROM bookings b WHERE b.provider_id = p.id "
+                    "AND b.status IN ('ASSIGNED', 'IN_PROGRESS')) "
+                    "ORDER BY p.id"
+                )
+            )
+            .scalars()
+            .first()
+        )
         db.session.rollback()
         if free is not None:
             return free
         self.spares += 1
-        user, _ = accounts.create_user(f"spare{self.spares}@example.com", "Spare Provider",
-                                       Role.PROVIDER)
+        user, _ = accounts.create_user(
+            f"spare{self.spares}@example.com", "Spare Provider", Role.PROVIDER
+        )
         return user.id
 
     def bench_provider(self) -> int:
@@ -328,7 +431,7 @@ def digest() -> dict[str, dict[tuple, dict]]:
     state = {}
     for name, select, names, pk in _digest_queries():
         state[name] = {
-            tuple(row[i] for i in pk): dict(zip(names, row))
+            tuple(row[i] for i in pk): dict(zip(names, row, strict=True))
             for row in connection.execute(select)
         }
     db.session.rollback()
@@ -338,8 +441,9 @@ def digest() -> dict[str, dict[tuple, dict]]:
 def without_booking(state: dict, booking_id: int) -> dict:
     state = dict(state)
     state["bookings"] = {k: v for k, v in state["bookings"].items() if v["id"] != booking_id}
-    state["booking_events"] = {k: v for k, v in state["booking_events"].items()
-                               if v["booking_id"] != booking_id}
+    state["booking_events"] = {
+        k: v for k, v in state["booking_events"].items() if v["booking_id"] != booking_id
+    }
     return state
 
 
@@ -398,8 +502,9 @@ def check_answer(response, expected: str, actor: str, path: str, method: str) ->
     return problems
 
 
-def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: str,
-             expected: str) -> list[str]:
+def run_cell(
+    world: World, endpoint: str, rule, method: str, case: str, actor: str, expected: str
+) -> list[str]:
     app, is_api = world.app, endpoint.startswith("api.")
     action, target, modifiers = parse_case(case)
     kind = POST_KIND.get(endpoint) if method == "POST" else None
@@ -415,8 +520,11 @@ def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: s
             booking_id = world.booking_for(target, real_action if method == "POST" else None)
         values["booking_id"] = booking_id
     if "provider_id" in rule.arguments:
-        values["provider_id"] = {"P": world.user_id("provider"), "Q": world.user_id("other_provider"),
-                                 "missing": MISSING_ID}[target]
+        values["provider_id"] = {
+            "P": world.user_id("provider"),
+            "Q": world.user_id("other_provider"),
+            "missing": MISSING_ID,
+        }[target]
     for name in ("action", "action_name"):
         if name in rule.arguments:
             values[name] = action.value if isinstance(action, Action) else action
@@ -436,14 +544,18 @@ def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: s
         client = world.clients[actor]
     csrf = None
     if not is_api:
-        csrf = (world.csrf[actor] if client is world.clients[actor]
-                else Page(client.get("/login")).csrf_token)
+        csrf = (
+            world.csrf[actor]
+            if client is world.clients[actor]
+            else Page(client.get("/login")).csrf_token
+        )
 
     version = None
     if booking_id not in (None, MISSING_ID):
         db.session.rollback()
-        version = db.session.scalar(sa.text("SELECT version FROM bookings WHERE id = :i"),
-                                    {"i": booking_id})
+        version = db.session.scalar(
+            sa.text("SELECT version FROM bookings WHERE id = :i"), {"i": booking_id}
+        )
         db.session.rollback()
     created_marker = None
     if kind == "action":
@@ -453,8 +565,9 @@ def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: s
         if version is not None:
             fields["version"] = version
         if real_action is not None and LIFECYCLE[real_action].takes_provider:
-            fields["provider_id"] = (world.free_provider() if real_action is Action.ASSIGN
-                                     else world.bench_provider())
+            fields["provider_id"] = (
+                world.free_provider() if real_action is Action.ASSIGN else world.bench_provider()
+            )
         if is_api:
             kwargs["json"] = fields
         else:
@@ -468,9 +581,15 @@ def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: s
             kwargs["json"] = {"service": SERVICES[0], "address": created_marker}
         else:
             day = date.today() + timedelta(days=3)
-            kwargs["data"] = {"service": SERVICES[0], "address": created_marker,
-                              "day": day.isoformat(), "start": "09:00", "end": "11:00",
-                              "notes": "", "csrf_token": csrf}
+            kwargs["data"] = {
+                "service": SERVICES[0],
+                "address": created_marker,
+                "day": day.isoformat(),
+                "start": "09:00",
+                "end": "11:00",
+                "notes": "",
+                "csrf_token": csrf,
+            }
     elif kind == "login":
         kwargs["data"] = {"email": PEOPLE["owner"][0], "password": PASSWORD, "csrf_token": csrf}
     elif kind == "logout":
@@ -497,16 +616,27 @@ def run_cell(world: World, endpoint: str, rule, method: str, case: str, actor: s
             problems.append(f"a refused request changed the database: {state_diff(before, after)}")
     elif kind == "action":
         old, new = before["bookings"][(booking_id,)], after["bookings"].get((booking_id,))
-        if new is None or new["status"] != LIFECYCLE[real_action].target or new["version"] != old["version"] + 1:
+        if (
+            new is None
+            or new["status"] != LIFECYCLE[real_action].target
+            or new["version"] != old["version"] + 1
+        ):
             problems.append(f"booking {booking_id} not moved by {real_action}: {old} -> {new}")
         if without_booking(before, booking_id) != without_booking(after, booking_id):
-            problems.append("an action changed more than its booking: "
-                            + state_diff(without_booking(before, booking_id),
-                                         without_booking(after, booking_id)))
+            problems.append(
+                "an action changed more than its booking: "
+                + state_diff(
+                    without_booking(before, booking_id), without_booking(after, booking_id)
+                )
+            )
         world.pool.pop((target, real_action), None)  # acted on: the next cell gets a fresh one
     elif kind == "create":
         new = [r for k, r in after["bookings"].items() if k not in before["bookings"]]
-        if len(new) != 1 or new[0]["address"] != created_marker or new[0]["customer_id"] != world.user_id(actor):
+        if (
+            len(new) != 1
+            or new[0]["address"] != created_marker
+            or new[0]["customer_id"] != world.user_id(actor)
+        ):
             problems.append(f"create did not make one booking of {actor}: {new}")
         elif without_booking(before, new[0]["id"]) != without_booking(after, new[0]["id"]):
             problems.append("create changed more than its booking")
@@ -546,7 +676,9 @@ def test_every_route_is_classified_and_every_id_route_tries_other_peoples_object
         + ", ".join(unclassified)
     )
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    assert not set(TABLE) - endpoints, f"rows for routes that no longer exist: {set(TABLE) - endpoints}"
+    assert not set(TABLE) - endpoints, (
+        f"rows for routes that no longer exist: {set(TABLE) - endpoints}"
+    )
     for endpoint, rule, method in cells:
         cases = TABLE[endpoint][method]
         targets = {parse_case(c)[1] for c in cases}
@@ -556,7 +688,9 @@ def test_every_route_is_classified_and_every_id_route_tries_other_peoples_object
             assert {"P", "Q", "missing"} <= targets, (endpoint, targets)
         if {"action", "action_name"} & set(rule.arguments):
             tried = {parse_case(c)[0] for c in cases}
-            assert set(BOOKING_ACTIONS) <= tried, f"{endpoint}: no rows for {set(BOOKING_ACTIONS) - tried}"
+            assert set(BOOKING_ACTIONS) <= tried, (
+                f"{endpoint}: no rows for {set(BOOKING_ACTIONS) - tried}"
+            )
         if method == "POST":
             assert endpoint in POST_KIND, f"{endpoint}: say in POST_KIND how a success shows"
 
@@ -596,30 +730,44 @@ def test_authorization_sweep(app, people, login):
     after = digest()
     assert before == after, f"GET requests changed the database: {state_diff(before, after)}"
     # and a few GETs with the positive side: the object asked for is in the answer
-    for endpoint, target, actor in (("api.get_booking", "A", "owner"),
-                                    ("api.provider_bookings", "P", "provider"),
-                                    ("customer.booking_detail", "B", "other_customer")):
+    for endpoint, target, actor in (
+        ("api.get_booking", "A", "owner"),
+        ("api.provider_bookings", "P", "provider"),
+        ("customer.booking_detail", "B", "other_customer"),
+    ):
         booking_id = world.shared[{"P": "A"}.get(target, target)]
-        value = ({"provider_id": world.user_id("provider")} if target == "P"
-                 else {"booking_id": booking_id})
+        value = (
+            {"provider_id": world.user_id("provider")}
+            if target == "P"
+            else {"booking_id": booking_id}
+        )
         path = app.url_map.bind("localhost").build(endpoint, value)
         if endpoint.startswith("api."):
             response = world.api_client.get(
-                path, headers={"Authorization": f"Bearer {tokens[actor]}"})
-            ids = [b["id"] for b in (json.loads(response.data) if target == "P" else [response.json])]
+                path, headers={"Authorization": f"Bearer {tokens[actor]}"}
+            )
+            ids = [
+                b["id"] for b in (json.loads(response.data) if target == "P" else [response.json])
+            ]
             assert ids == [booking_id], (endpoint, ids)
         else:
             assert f"{marker(target)}" in clients[actor].get(path).get_data(as_text=True)
 
     # ---- every POST: right answers; refusals change nothing; successes change their booking
-    posts = sorted(cells_for("POST"),  # stable: url-map order, session-changing routes last
-                   key=lambda cell: RUN_LAST.index(cell[0]) + 1 if cell[0] in RUN_LAST else 0)
+    posts = sorted(
+        cells_for("POST"),  # stable: url-map order, session-changing routes last
+        key=lambda cell: RUN_LAST.index(cell[0]) + 1 if cell[0] in RUN_LAST else 0,
+    )
     for endpoint, rule, method, case, actor, expected in posts:
         problems += run_cell(world, endpoint, rule, method, case, actor, expected)
         count += 1
 
     elapsed = time.perf_counter() - started
-    print(f"\nauthorization sweep: {count} cells ({app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
-          f"{elapsed:.1f} s)")
-    assert not problems, f"{len(problems)} cells disagree with the table:\n" + "\n".join(problems[:60])
+    print(
+        f"\nauthorization sweep: {count} cells "
+        f"({app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, {elapsed:.1f} s)"
+    )
+    assert not problems, f"{len(problems)} cells disagree with the table:\n" + "\n".join(
+        problems[:60]
+    )
     assert count >= CELL_FLOOR, count

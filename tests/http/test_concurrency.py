@@ -151,8 +151,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def server(app, database_url, tmp_path):
-    """A real gunicorn (4 worker processes x 4 threads) serving the test's database. Depends on `app`, so
-    it is stopped before the database is emptied or its engine disposed."""
+    """A real gunicorn (4 worker processes x 4 threads) serving the test's database. Depends on
+    `app`, so it is stopped before the database is emptied or its engine disposed."""
     running = _start_gunicorn(database_url, tmp_path / "gunicorn.log")
     try:
         yield running
@@ -379,7 +379,7 @@ PROVIDER_MOVES = ((Action.ACCEPT, 5), (Action.REJECT, 3), (Action.COMPLETE, 2))
 
 
 def _pick(rng: random.Random, moves) -> Action:
-    actions, weights = zip(*moves)
+    actions, weights = zip(*moves, strict=True)
     return rng.choices(actions, weights)[0]
 
 

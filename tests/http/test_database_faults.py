@@ -57,9 +57,12 @@ def test_a_page_action_that_meets_a_locked_database_shows_an_alert_not_a_stack_t
     impatient = make_app(database_url, SQLITE_BUSY_TIMEOUT=0.2, WTF_CSRF_ENABLED=False)
     client = impatient.test_client()
     accounts.create_user("dispatch@example.com", "Dispatch", "ADMIN", "correct horse battery")
-    assert client.post(
-        "/login", data={"email": "dispatch@example.com", "password": "correct horse battery"}
-    ).status_code == 303
+    assert (
+        client.post(
+            "/login", data={"email": "dispatch@example.com", "password": "correct horse battery"}
+        ).status_code
+        == 303
+    )
 
     locked_sqlite.execute("BEGIN IMMEDIATE")
     response = client.post(

@@ -59,10 +59,13 @@ def count(model, *where) -> int:
 
 def events_of(booking_id: int) -> list[str]:
     db.session.rollback()
-    return list(db.session.scalars(
-        sa.select(BookingEvent.action).where(BookingEvent.booking_id == booking_id)
-        .order_by(BookingEvent.id)
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(BookingEvent.action)
+            .where(BookingEvent.booking_id == booking_id)
+            .order_by(BookingEvent.id)
+        )
+    )
 
 
 def key_rows() -> list[IdempotencyKey]:
@@ -84,10 +87,15 @@ def insert_claim(user_id: int, endpoint: str, key: str, raw_body: bytes, created
     """A claimed, not yet completed key, as a request still running (or one that died) leaves it."""
     db.session.rollback()
     with db.session.begin():
-        db.session.add(IdempotencyKey(
-            user_id=user_id, endpoint=endpoint, key=key,
-            request_hash=hashlib.sha256(raw_body).hexdigest(), created_at=created_at,
-        ))
+        db.session.add(
+            IdempotencyKey(
+                user_id=user_id,
+                endpoint=endpoint,
+                key=key,
+                request_hash=hashlib.sha256(raw_body).hexdigest(),
+                created_at=created_at,
+            )
+        )
 
 
 def assert_replay_of(first, second) -> None:
@@ -158,8 +166,13 @@ def test_a_refusal_is_replayed_even_after_the_booking_would_now_allow_the_action
 def test_the_same_key_with_a_different_body_is_refused_with_422_and_changes_nothing(client, cast):
     key = new_key()
     first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    other = post(client, "/api/bookings/", cast.tokens["owner"],
-                 {**CREATE_BODY, "address": "2 Other Street"}, key)
+    other = post(
+        client,
+        "/api/bookings/",
+        cast.tokens["owner"],
+        {**CREATE_BODY, "address": "2 Other Street"},
+        key,
+    )
 
     assert first.status_code == 201
     assert other.status_code == 422, other.get_json()
@@ -204,8 +217,10 @@ def test_requests_without_a_key_are_each_executed(client, cast):
     ids=["too-long", "space", "semicolon", "unicode", "tab", "empty"],
 )
 def test_an_invalid_key_is_refused_with_400_and_nothing_is_created(client, cast, key):
-    headers = {"Authorization": f"Bearer {cast.tokens['owner']}",
-               "Idempotency-Key": key.encode("utf-8").decode("latin-1")}
+    headers = {
+        "Authorization": f"Bearer {cast.tokens['owner']}",
+        "Idempotency-Key": key.encode("utf-8").decode("latin-1"),
+    }
     response = client.post("/api/bookings/", json=CREATE_BODY, headers=headers)
 
     assert response.status_code == 400, response.get_json()
@@ -254,7 +269,10 @@ def test_a_key_just_under_24_hours_old_is_still_replayed(client, cast):
 def test_purge_expired_deletes_only_keys_older_than_24_hours(client, cast):
     old, young = new_key(), new_key()
     for key in (old, young):
-        assert post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code == 201
+        assert (
+            post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code
+            == 201
+        )
     set_key_created_at(old, utcnow() - KEY_TTL - timedelta(seconds=1))
     set_key_created_at(young, utcnow() - KEY_TTL + timedelta(minutes=1))
 
@@ -267,7 +285,10 @@ def test_purge_expired_deletes_only_keys_older_than_24_hours(client, cast):
 def test_flask_idempotency_purge_prints_how_many_keys_it_deleted(app, client, cast):
     keys = [new_key() for _ in range(3)]
     for key in keys:
-        assert post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code == 201
+        assert (
+            post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code
+            == 201
+        )
     for key in keys[:2]:
         set_key_created_at(key, utcnow() - timedelta(days=2))
     db.session.rollback()  # the command runs in this app context: no open read transaction
@@ -281,7 +302,9 @@ def test_flask_idempotency_purge_prints_how_many_keys_it_deleted(app, client, ca
 
 def test_a_claim_still_in_flight_answers_409_and_runs_nothing(client, cast):
     key, raw = new_key(), json.dumps(CREATE_BODY).encode()
-    insert_claim(cast.owner.user_id, "POST /api/bookings/", key, raw, utcnow() - timedelta(seconds=5))
+    insert_claim(
+        cast.owner.user_id, "POST /api/bookings/", key, raw, utcnow() - timedelta(seconds=5)
+    )
 
     response = post(client, "/api/bookings/", cast.tokens["owner"], key=key, raw=raw)
 
@@ -296,8 +319,13 @@ def test_an_in_flight_claim_with_another_body_answers_422(client, cast):
     key, raw = new_key(), json.dumps(CREATE_BODY).encode()
     insert_claim(cast.owner.user_id, "POST /api/bookings/", key, raw, utcnow())
 
-    response = post(client, "/api/bookings/", cast.tokens["owner"], key=key,
-                    raw=json.dumps({**CREATE_BODY, "notes": "ring twice"}).encode())
+    response = post(
+        client,
+        "/api/bookings/",
+        cast.tokens["owner"],
+        key=key,
+        raw=json.dumps({**CREATE_BODY, "notes": "ring twice"}).encode(),
+    )
 
     assert response.status_code == 422
     assert count(Booking) == 0
@@ -327,8 +355,13 @@ def test_a_refused_action_stores_its_refusal_and_never_a_success_answer(client, 
     key = new_key()
 
     # A stale version: the service refuses after loading and checking the booking.
-    response = post(client, f"/api/bookings/{booking.id}/accept", cast.tokens["provider"],
-                    {"version": booking.version - 1}, key)
+    response = post(
+        client,
+        f"/api/bookings/{booking.id}/accept",
+        cast.tokens["provider"],
+        {"version": booking.version - 1},
+        key,
+    )
 
     assert response.status_code == 409, response.get_json()
     assert snapshot(booking.id) == before
@@ -339,11 +372,18 @@ def test_a_refused_action_stores_its_refusal_and_never_a_success_answer(client, 
 
 
 def test_every_stored_success_answer_matches_a_change_in_the_database(client, cast):
-    created = [post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, new_key())
-               for _ in range(3)]
+    created = [
+        post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, new_key())
+        for _ in range(3)
+    ]
     booking_id = created[0].get_json()["id"]
-    post(client, f"/api/bookings/{booking_id}/assign", cast.tokens["admin"],
-         {"provider_id": cast.provider.user_id}, new_key())
+    post(
+        client,
+        f"/api/bookings/{booking_id}/assign",
+        cast.tokens["admin"],
+        {"provider_id": cast.provider.user_id},
+        new_key(),
+    )
     post(client, f"/api/bookings/{booking_id}/accept", cast.tokens["provider"], {}, new_key())
     post(client, f"/api/bookings/{booking_id}/complete", cast.tokens["owner"], {}, new_key())  # 403
 
@@ -370,8 +410,10 @@ def test_parallel_creates_with_one_key_make_exactly_one_booking(app, cast, serve
 
     def create(session):
         return session.post(
-            server.base_url + "/api/bookings/", json=CREATE_BODY,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key}, timeout=30,
+            server.base_url + "/api/bookings/",
+            json=CREATE_BODY,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            timeout=30,
         )
 
     responses = race(server, [create] * 12)
@@ -379,8 +421,9 @@ def test_parallel_creates_with_one_key_make_exactly_one_booking(app, cast, serve
     assert_no_server_errors(responses)
     codes = Counter(r.status_code for r in responses)
     assert set(codes) <= {201, 409}, describe(responses)
-    originals = [r for r in responses
-                 if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
+    originals = [
+        r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    ]
     assert len(originals) == 1, describe(responses)
     for response in responses:
         if response.status_code == 201:
@@ -399,8 +442,10 @@ def test_parallel_creates_with_one_key_make_exactly_one_booking(app, cast, serve
 
 
 def test_the_provider_queue_forms_carry_a_fresh_hidden_idempotency_key(people, login):
-    ids = [booking_in(people, Status.ASSIGNED, provider=p).id
-           for p in (people.provider, people.other_provider)]
+    ids = [
+        booking_in(people, Status.ASSIGNED, provider=p).id
+        for p in (people.provider, people.other_provider)
+    ]
     client = login("provider")
 
     first, second = Page(client.get(HOME["provider"])), Page(client.get(HOME["provider"]))

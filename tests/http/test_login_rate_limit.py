@@ -52,7 +52,10 @@ def test_an_address_is_limited_across_accounts(database_url, two_accounts):
     app = limited_app(database_url, LOGIN_LIMIT_PER_ADDRESS="4 per minute")
     client = app.test_client()
     for n in range(4):
-        assert log_in(client, f"guess{n}@example.com", "wrong password", "198.51.100.7").status_code == 400
+        assert (
+            log_in(client, f"guess{n}@example.com", "wrong password", "198.51.100.7").status_code
+            == 400
+        )
     assert log_in(client, "ana@example.com", PASSWORD, "198.51.100.7").status_code == 429
     assert log_in(client, "ana@example.com", PASSWORD, "198.51.100.8").status_code == 303
 
@@ -67,16 +70,29 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(database_url, two
     untrusted = limited_app(database_url, LOGIN_LIMIT_PER_ADDRESS="2 per minute")
     client = untrusted.test_client()
     for spoofed in ("203.0.113.1", "203.0.113.2"):
-        assert log_in(client, "x@example.com", "nope", **{"X-Forwarded-For": spoofed}).status_code == 400
+        assert (
+            log_in(client, "x@example.com", "nope", **{"X-Forwarded-For": spoofed}).status_code
+            == 400
+        )
     # A forged header does not buy a fresh allowance: both attempts counted for 127.0.0.1.
-    assert log_in(client, "ana@example.com", PASSWORD, **{"X-Forwarded-For": "203.0.113.3"}).status_code == 429
+    assert (
+        log_in(
+            client, "ana@example.com", PASSWORD, **{"X-Forwarded-For": "203.0.113.3"}
+        ).status_code
+        == 429
+    )
 
     behind_proxy = limited_app(
         database_url, LOGIN_LIMIT_PER_ADDRESS="2 per minute", TRUSTED_PROXY_HOPS=1
     )
     client = behind_proxy.test_client()
     for _ in range(2):
-        assert log_in(client, "x@example.com", "nope", **{"X-Forwarded-For": "203.0.113.1"}).status_code == 400
+        assert (
+            log_in(
+                client, "x@example.com", "nope", **{"X-Forwarded-For": "203.0.113.1"}
+            ).status_code
+            == 400
+        )
     blocked = log_in(client, "ana@example.com", PASSWORD, **{"X-Forwarded-For": "203.0.113.1"})
     assert blocked.status_code == 429
     other_client = log_in(client, "ana@example.com", PASSWORD, **{"X-Forwarded-For": "203.0.113.2"})

@@ -24,8 +24,10 @@ from tests.http.page_support import (
 def last_event(booking_id: int) -> BookingEvent:
     db.session.rollback()
     return db.session.scalars(
-        sa.select(BookingEvent).where(BookingEvent.booking_id == booking_id)
-        .order_by(BookingEvent.id.desc()).limit(1)
+        sa.select(BookingEvent)
+        .where(BookingEvent.booking_id == booking_id)
+        .order_by(BookingEvent.id.desc())
+        .limit(1)
     ).one()
 
 
@@ -68,10 +70,20 @@ EVERY_ACTION = [
     ("provider", Status.IN_PROGRESS, "complete", {}, Status.COMPLETED),
     ("admin", Status.PENDING, "assign", {"provider_id": "provider"}, Status.ASSIGNED),
     ("admin", Status.REJECTED, "retry", {}, Status.PENDING),
-    ("admin", Status.ASSIGNED, "force-assign",
-     {"provider_id": "other_provider", "reason": "Pat is ill", "confirm": True}, Status.ASSIGNED),
-    ("admin", Status.IN_PROGRESS, "force-cancel",
-     {"reason": "Customer moved out", "confirm": True}, Status.CANCELLED),
+    (
+        "admin",
+        Status.ASSIGNED,
+        "force-assign",
+        {"provider_id": "other_provider", "reason": "Pat is ill", "confirm": True},
+        Status.ASSIGNED,
+    ),
+    (
+        "admin",
+        Status.IN_PROGRESS,
+        "force-cancel",
+        {"reason": "Customer moved out", "confirm": True},
+        Status.CANCELLED,
+    ),
     ("admin", Status.PENDING, "mark-failed", {"reason": "No one covers the area"}, Status.FAILED),
 ]
 
@@ -99,8 +111,9 @@ def test_every_action_is_a_real_form_that_works_with_htmx_and_without(
         if "provider_id" in fields:
             assert typed(people, fields)["provider_id"] in form.options["provider_id"]
 
-        response = press(client, form, htmx=htmx, confirm=fields.get("confirm", False),
-                         **typed(people, fields))
+        response = press(
+            client, form, htmx=htmx, confirm=fields.get("confirm", False), **typed(people, fields)
+        )
 
         if htmx:
             page = assert_card_fragment(response, booking, 200)
@@ -111,13 +124,18 @@ def test_every_action_is_a_real_form_that_works_with_htmx_and_without(
             assert response.headers["Location"] == HOME[who]
             assert "HX-Request" in response.headers["Vary"]
             page = Page(client.get(HOME[who]))
-            assert any(level == "success" and f"Booking #{booking}:" in text and "done" in text
-                       for level, text in page.alerts), page.alerts
+            assert any(
+                level == "success" and f"Booking #{booking}:" in text and "done" in text
+                for level, text in page.alerts
+            ), page.alerts
         status, version, _, events = snapshot(booking)
         assert (status, version, events) == (after, before[1] + 1, before[3] + 1)
         event = last_event(booking)
         assert (event.action, event.actor_id, event.source) == (
-            action, people.by_name(who).user_id, "web")
+            action,
+            people.by_name(who).user_id,
+            "web",
+        )
         assert event.reason == fields.get("reason")
         assert_event_chain(booking)
         if after in (Status.ASSIGNED, Status.IN_PROGRESS):
@@ -141,12 +159,17 @@ def test_an_admin_action_answer_also_updates_lane_counts_and_the_provider_panel_
             page.html,
         )
     )
-    assert counts == {"PENDING": "1", "REJECTED": "0", "FAILED": "0", "ASSIGNED": "1",
-                      "IN_PROGRESS": "0"}
+    assert counts == {
+        "PENDING": "1",
+        "REJECTED": "0",
+        "FAILED": "0",
+        "ASSIGNED": "1",
+        "IN_PROGRESS": "0",
+    }
     assert 'id="provider-panel"' in page.html
-    panel = page.html[page.html.index('id="provider-panel"'):]
+    panel = page.html[page.html.index('id="provider-panel"') :]
     assert 'hx-swap-oob="true"' in panel.split(">", 1)[0]
-    pat = panel[panel.index(f'id="provider-{people.provider.user_id}"'):].split("</li>", 1)[0]
+    pat = panel[panel.index(f'id="provider-{people.provider.user_id}"') :].split("</li>", 1)[0]
     assert "Busy" in pat and f"with #{first}" in pat
     assert second not in page.card_ids
 
@@ -195,25 +218,30 @@ def test_htmx_may_send_the_csrf_token_in_the_header_the_page_body_declares(peopl
     owner = login("owner")
     page = Page(owner.get("/customer/"))
     form = page.form(booking, "cancel")
-    data = {key: value for key, value in {**form.hidden, **form.checkboxes}.items()
-            if key != "csrf_token"}
-    response = owner.post(form.action, data=data,
-                          headers={**HTMX, "X-CSRFToken": page.header_csrf_token})
+    data = {
+        key: value
+        for key, value in {**form.hidden, **form.checkboxes}.items()
+        if key != "csrf_token"
+    }
+    response = owner.post(
+        form.action, data=data, headers={**HTMX, "X-CSRFToken": page.header_csrf_token}
+    )
     assert response.status_code == 200
     assert snapshot(booking)[0] == Status.CANCELLED
 
 
-def test_an_action_that_does_not_exist_or_is_not_a_button_is_404_and_changes_nothing(
-    people, login
-):
+def test_an_action_that_does_not_exist_or_is_not_a_button_is_404_and_changes_nothing(people, login):
     booking = booking_in(people, Status.PENDING).id
     before = snapshot(booking)
     owner = login("owner")
     token = Page(owner.get("/customer/")).csrf_token
     for action in ("create", "fly", "CANCEL"):
         for headers in ({}, HTMX):
-            response = owner.post(f"/customer/bookings/{booking}/{action}",
-                                  data={"csrf_token": token, "confirm": "y"}, headers=headers)
+            response = owner.post(
+                f"/customer/bookings/{booking}/{action}",
+                data={"csrf_token": token, "confirm": "y"},
+                headers=headers,
+            )
             assert response.status_code == 404, action
     assert owner.get(f"/customer/bookings/{booking}/cancel").status_code == 405
     assert snapshot(booking) == before
@@ -240,14 +268,22 @@ def test_a_stale_cancel_answers_409_and_the_card_shows_the_booking_as_it_now_is(
     for htmx in (True, False):
         booking = booking_in(people, Status.PENDING).id
         form = Page(owner.get("/customer/")).form(booking, "cancel")  # drawn at version 1
-        bookings.perform_action(people.admin, booking, "assign",
-                                provider_id=people.provider.user_id)
+        bookings.perform_action(
+            people.admin, booking, "assign", provider_id=people.provider.user_id
+        )
         before = snapshot(booking)
 
         response = press(owner, form, htmx=htmx, confirm=True)
 
-        page = assert_refused_in_card(owner, response, htmx=htmx, who="owner", booking_id=booking,
-                                      status=409, message="This booking changed: now ASSIGNED")
+        page = assert_refused_in_card(
+            owner,
+            response,
+            htmx=htmx,
+            who="owner",
+            booking_id=booking,
+            status=409,
+            message="This booking changed: now ASSIGNED",
+        )
         assert "Pat Provider" in page.card(booking)
         assert snapshot(booking) == before
         bookings.perform_action(people.admin, booking, "force-cancel", reason="reset")
@@ -282,8 +318,15 @@ def test_a_second_copy_of_the_form_drawn_before_the_first_press_is_refused_as_st
 
         response = press(provider, other_copy, htmx=htmx)
 
-        assert_refused_in_card(provider, response, htmx=htmx, who="provider", booking_id=booking,
-                               status=409, message="This booking changed: now IN_PROGRESS")
+        assert_refused_in_card(
+            provider,
+            response,
+            htmx=htmx,
+            who="provider",
+            booking_id=booking,
+            status=409,
+            message="This booking changed: now IN_PROGRESS",
+        )
         assert snapshot(booking) == after_first
         bookings.perform_action(people.provider, booking, "complete")
 
@@ -310,8 +353,10 @@ def test_a_provider_accepting_a_job_force_cancelled_a_moment_before_is_told_so(p
             assert response.status_code == 303
             page = Page(provider.get(HOME["provider"]))
             assert booking not in page.card_ids
-            assert any(level == "error" and text.startswith(f"Booking #{booking}: {message}")
-                       for level, text in page.alerts), page.alerts
+            assert any(
+                level == "error" and text.startswith(f"Booking #{booking}: {message}")
+                for level, text in page.alerts
+            ), page.alerts
             # Shown once: a reload does not repeat it.
             assert Page(provider.get(HOME["provider"])).alerts == []
         assert snapshot(booking) == before
@@ -326,19 +371,28 @@ def test_a_customer_posting_an_action_of_another_role_gets_403_in_the_card(peopl
         assert "accept" not in page.actions(booking)
         form = page.form(booking, "cancel")
 
-        response = owner.post(f"/customer/bookings/{booking}/accept",
-                              data={"csrf_token": form.hidden["csrf_token"],
-                                    "version": form.hidden["version"]},
-                              headers=HTMX if htmx else {})
+        response = owner.post(
+            f"/customer/bookings/{booking}/accept",
+            data={"csrf_token": form.hidden["csrf_token"], "version": form.hidden["version"]},
+            headers=HTMX if htmx else {},
+        )
 
-        assert_refused_in_card(owner, response, htmx=htmx, who="owner", booking_id=booking,
-                               status=403, message="Only a provider may accept a booking")
+        assert_refused_in_card(
+            owner,
+            response,
+            htmx=htmx,
+            who="owner",
+            booking_id=booking,
+            status=403,
+            message="Only a provider may accept a booking",
+        )
         assert snapshot(booking) == before
         bookings.perform_action(people.owner, booking, "cancel")
 
 
-@pytest.mark.parametrize("intruder, action", [("other_customer", "cancel"),
-                                              ("other_provider", "accept")])
+@pytest.mark.parametrize(
+    "intruder, action", [("other_customer", "cancel"), ("other_provider", "accept")]
+)
 def test_acting_on_someone_elses_booking_is_a_403_alert_that_shows_nothing_of_it(
     people, login, intruder, action
 ):
@@ -347,9 +401,11 @@ def test_acting_on_someone_elses_booking_is_a_403_alert_that_shows_nothing_of_it
     client = login(intruder)
     token = Page(client.get(HOME[intruder])).csrf_token
     for htmx in (True, False):
-        response = client.post(f"{HOME[intruder]}bookings/{booking}/{action}",
-                               data={"csrf_token": token, "confirm": "y"},
-                               headers=HTMX if htmx else {})
+        response = client.post(
+            f"{HOME[intruder]}bookings/{booking}/{action}",
+            data={"csrf_token": token, "confirm": "y"},
+            headers=HTMX if htmx else {},
+        )
 
         if htmx:
             page = Page(response)
@@ -359,8 +415,10 @@ def test_acting_on_someone_elses_booking_is_a_403_alert_that_shows_nothing_of_it
             assert response.status_code == 303
             assert response.headers["Location"] == HOME[intruder]
             page = Page(client.get(HOME[intruder]))
-        assert any(level == "error" and f"booking {booking} may {action}" in text
-                   for level, text in page.alerts), page.alerts
+        assert any(
+            level == "error" and f"booking {booking} may {action}" in text
+            for level, text in page.alerts
+        ), page.alerts
         assert booking not in page.card_ids
         assert "1 Test St" not in page.html and "Olive" not in page.html
         assert snapshot(booking) == before
@@ -370,18 +428,29 @@ def test_acting_on_someone_elses_booking_is_a_403_alert_that_shows_nothing_of_it
 INCOMPLETE = [
     ("provider", Status.ASSIGNED, "reject", {}, "Please give a reason to reject."),
     ("provider", Status.ASSIGNED, "reject", {"reason": "   "}, "Please give a reason to reject."),
-    ("admin", Status.IN_PROGRESS, "force-cancel", {"confirm": True},
-     "Please give a reason to force-cancel."),
+    (
+        "admin",
+        Status.IN_PROGRESS,
+        "force-cancel",
+        {"confirm": True},
+        "Please give a reason to force-cancel.",
+    ),
     ("admin", Status.ASSIGNED, "mark-failed", {}, "Please give a reason to mark failed."),
     ("owner", Status.PENDING, "cancel", {}, "Tick the box to confirm: cancel booking."),
-    ("admin", Status.PENDING, "force-assign", {"provider_id": "provider", "reason": "urgent"},
-     "Tick the box to confirm: force-assign."),
+    (
+        "admin",
+        Status.PENDING,
+        "force-assign",
+        {"provider_id": "provider", "reason": "urgent"},
+        "Tick the box to confirm: force-assign.",
+    ),
     ("admin", Status.PENDING, "assign", {}, "Choose a provider."),
 ]
 
 
 @pytest.mark.parametrize(
-    "who, start, action, fields, message", INCOMPLETE,
+    "who, start, action, fields, message",
+    INCOMPLETE,
     ids=[f"{row[2]}-{'-'.join(row[3]) or 'empty'}" for row in INCOMPLETE],
 )
 def test_an_incomplete_action_form_is_refused_with_400_in_the_card(
@@ -393,11 +462,13 @@ def test_an_incomplete_action_form_is_refused_with_400_in_the_card(
     for htmx in (True, False):
         form = Page(client.get(HOME[who])).form(booking, action)
 
-        response = press(client, form, htmx=htmx, confirm=fields.get("confirm", False),
-                         **typed(people, fields))
+        response = press(
+            client, form, htmx=htmx, confirm=fields.get("confirm", False), **typed(people, fields)
+        )
 
-        assert_refused_in_card(client, response, htmx=htmx, who=who, booking_id=booking,
-                               status=400, message=message)
+        assert_refused_in_card(
+            client, response, htmx=htmx, who=who, booking_id=booking, status=400, message=message
+        )
         assert snapshot(booking) == before
 
 
@@ -414,8 +485,15 @@ def test_assigning_a_provider_who_became_busy_since_the_page_was_drawn_is_403_in
     for htmx in (True, False):
         response = press(admin, form, htmx=htmx, provider_id=pat)
 
-        page = assert_refused_in_card(admin, response, htmx=htmx, who="admin",
-                                      booking_id=waiting, status=403, message="Provider is busy")
+        page = assert_refused_in_card(
+            admin,
+            response,
+            htmx=htmx,
+            who="admin",
+            booking_id=waiting,
+            status=403,
+            message="Provider is busy",
+        )
         assert snapshot(waiting) == before
         # Drawn again, the assign picker no longer offers Pat; force-assign does, marked busy.
         assert pat not in page.form(waiting, "assign").options["provider_id"]

@@ -138,14 +138,17 @@ def test_login_with_a_hostile_next_still_logs_in_and_goes_home(auth, name):
 
 FREE_TEXT_FIELDS = ("address", "notes")
 NEW_BOOKING_BAD = {
+    **{(field, name): value for field in FREE_TEXT_FIELDS for name, value in HOSTILE_TEXT.items()},
     **{
         (field, name): value
-        for field in FREE_TEXT_FIELDS
-        for name, value in HOSTILE_TEXT.items()
+        for field in ("service", "day", "start", "end")
+        for name, value in {
+            "nul": "\x00",
+            "emoji": "🐕",
+            "rtl": "\u202e09:00",
+            "huge-number": str(10**20),
+        }.items()
     },
-    **{(field, name): value for field in ("service", "day", "start", "end")
-       for name, value in {"nul": "\x00", "emoji": "🐕", "rtl": "\u202e09:00",
-                           "huge-number": str(10**20)}.items()},
     ("day", "impossible-date"): "2031-02-30",
     ("day", "year-99999"): "99999-01-01",
     ("start", "25-oclock"): "25:00",
@@ -157,9 +160,7 @@ NEW_BOOKING_BAD = {
 
 
 @pytest.mark.parametrize("field,name", NEW_BOOKING_BAD)
-def test_new_booking_form_redisplays_with_the_message_beside_the_field(
-    people, login, field, name
-):
+def test_new_booking_form_redisplays_with_the_message_beside_the_field(people, login, field, name):
     owner = login("owner")
     value = NEW_BOOKING_BAD[field, name]
     data = booking_form(owner, **{field: value})[1]
@@ -173,8 +174,9 @@ def test_new_booking_form_redisplays_with_the_message_beside_the_field(
 
 def test_new_booking_form_refuses_a_body_over_the_size_limit_with_413(people, login):
     owner = login("owner")
-    assert_refused(owner.post("/customer/bookings/new",
-                              data=booking_form(owner, notes=TOO_LARGE)[1]), 413)
+    assert_refused(
+        owner.post("/customer/bookings/new", data=booking_form(owner, notes=TOO_LARGE)[1]), 413
+    )
     assert count_bookings() == 0
 
 
@@ -232,8 +234,11 @@ def source_status(action: Action) -> Status:
 
 
 def acting_person(action: Action) -> str:
-    return next(ROLE_PEOPLE[role] for role in Role if role in LIFECYCLE[action].roles
-                and role in ROLE_PEOPLE)
+    return next(
+        ROLE_PEOPLE[role]
+        for role in Role
+        if role in LIFECYCLE[action].roles and role in ROLE_PEOPLE
+    )
 
 
 def valid_action_data(form, action: Action, people) -> dict:
@@ -271,8 +276,11 @@ def action_cases(action: Action) -> dict[str, dict]:
     if action in CONFIRMED_ACTIONS:
         cases["confirm-missing"] = {"confirm": None}
     if rule.takes_provider:
-        bad_ids = BAD_IDS if action is Action.ASSIGN else {
-            name: BAD_IDS[name] for name in ("huge", "non-numeric")}
+        bad_ids = (
+            BAD_IDS
+            if action is Action.ASSIGN
+            else {name: BAD_IDS[name] for name in ("huge", "non-numeric")}
+        )
         cases |= {f"provider-{name}": {"provider_id": value} for name, value in bad_ids.items()}
         cases |= {
             "provider-missing": {"provider_id": None},
@@ -282,9 +290,7 @@ def action_cases(action: Action) -> dict[str, dict]:
     return cases
 
 
-ACTION_CASES = [
-    (action.value, case) for action in BOOKING_ACTIONS for case in action_cases(action)
-]
+ACTION_CASES = [(action.value, case) for action in BOOKING_ACTIONS for case in action_cases(action)]
 
 
 def prepared_action(people, login, action: Action):
@@ -367,16 +373,19 @@ def test_action_reasons_accept_unicode_and_the_timeline_shows_them_escaped(
     people, login, action, name
 ):
     booking_id, client, form, data = prepared_action(people, login, action)
-    typed, stored = (WINDOWS_NEWLINES if name == "windows-newlines"
-                     else (LEGIT_TEXT[name], LEGIT_TEXT[name]))
+    typed, stored = (
+        WINDOWS_NEWLINES if name == "windows-newlines" else (LEGIT_TEXT[name], LEGIT_TEXT[name])
+    )
 
     response = client.post(form.action, data={**data, "reason": typed})
 
     assert response.status_code == 303, Page(response).text[:300]
     db.session.rollback()
     reason = db.session.scalar(
-        sa.select(BookingEvent.reason).where(BookingEvent.booking_id == booking_id)
-        .order_by(BookingEvent.id.desc()).limit(1)
+        sa.select(BookingEvent.reason)
+        .where(BookingEvent.booking_id == booking_id)
+        .order_by(BookingEvent.id.desc())
+        .limit(1)
     )
     assert reason == stored
     detail = login("admin").get(f"/admin/bookings/{booking_id}").get_data(as_text=True)
@@ -399,9 +408,7 @@ def test_a_booking_page_with_a_bad_id_is_404_not_a_server_error(people, login, w
 # The booking id is parsed by the route, before the action is known: one action per role.
 @pytest.mark.parametrize("action", [Action.CANCEL, Action.ACCEPT, Action.ASSIGN], ids=str)
 @pytest.mark.parametrize("name", ["huge", "zero", "non-numeric", "fullwidth-digits"])
-def test_an_action_on_a_bad_booking_id_is_404_and_changes_nothing(
-    people, login, action, name
-):
+def test_an_action_on_a_bad_booking_id_is_404_and_changes_nothing(people, login, action, name):
     booking_id, client, form, data = prepared_action(people, login, action)
     before = booking_state(booking_id)
     url = form.action.replace(f"/bookings/{booking_id}/", f"/bookings/{BAD_IDS[name]}/")
@@ -413,8 +420,13 @@ def test_an_action_on_a_bad_booking_id_is_404_and_changes_nothing(
 def test_an_unknown_action_name_is_404(people, login, name):
     booking_id, client, form, data = prepared_action(people, login, Action.ASSIGN)
     before = booking_state(booking_id)
-    value = {"unknown": "teleport", "create": "create", "ASSIGN": "ASSIGN", "nul": "assign%00",
-             "emoji": "🐕"}[name]
+    value = {
+        "unknown": "teleport",
+        "create": "create",
+        "ASSIGN": "ASSIGN",
+        "nul": "assign%00",
+        "emoji": "🐕",
+    }[name]
     url = form.action.replace("/assign", f"/{value}")
     assert_refused(client.post(url, data=data), 404)
     assert booking_state(booking_id) == before

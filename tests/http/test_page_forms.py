@@ -53,15 +53,25 @@ def test_a_valid_booking_request_creates_a_pending_booking_with_its_window_in_th
     booking = db.session.scalars(sa.select(Booking)).one()
     day = date.fromisoformat(data["day"])
     assert (booking.status, booking.customer_id, booking.customer_name) == (
-        Status.PENDING, people.owner.user_id, "Olive Owner")
+        Status.PENDING,
+        people.owner.user_id,
+        "Olive Owner",
+    )
     assert (booking.service, booking.address, booking.notes) == (
-        "Plumbing", "12 Canal Street", "Ring twice")
+        "Plumbing",
+        "12 Canal Street",
+        "Ring twice",
+    )
     assert booking.window_start.utcoffset() is not None
     assert booking.window_start == datetime.combine(day, time(9, 0), ZONE)
     assert booking.window_end == datetime.combine(day, time(11, 30), ZONE)
     event = db.session.scalars(sa.select(BookingEvent)).one()
     assert (event.action, event.to_status, event.actor_id, event.source) == (
-        "create", "PENDING", people.owner.user_id, "web")
+        "create",
+        "PENDING",
+        people.owner.user_id,
+        "web",
+    )
 
     home = Page(owner.get("/customer/"))
     requested = f"Booking #{booking.id} requested: we are finding you a provider."
@@ -80,8 +90,11 @@ INVALID = [
     ("address", {"address": "x" * 301}, "Field cannot be longer than 300 characters."),
     ("day", {"day": (date.today() - timedelta(days=2)).isoformat()}, "Pick today or a later day."),
     ("day", {"day": "2031-02-30"}, "Pick a day."),
-    ("day", {"day": (date.today() + timedelta(days=400)).isoformat()},
-     "Bookings can be made up to a year ahead."),
+    (
+        "day",
+        {"day": (date.today() + timedelta(days=400)).isoformat()},
+        "Bookings can be made up to a year ahead.",
+    ),
     ("end", {"start": "11:00", "end": "10:00"}, "The end time must be after the start time."),
     ("end", {"start": "11:00", "end": "11:00"}, "The end time must be after the start time."),
     ("start", {"start": ""}, "Pick a start time."),
@@ -104,9 +117,7 @@ def test_an_invalid_booking_request_is_400_with_the_message_beside_the_field(peo
     assert count_bookings() == 0
 
 
-def test_a_booking_request_with_control_characters_is_refused_without_a_server_error(
-    people, login
-):
+def test_a_booking_request_with_control_characters_is_refused_without_a_server_error(people, login):
     owner = login("owner")
     _, data = booking_form(owner, address="12 Canal\x00Street")
     response = owner.post("/customer/bookings/new", data=data)
@@ -129,20 +140,38 @@ def test_a_booking_request_without_the_csrf_token_creates_nothing(people, login)
 def archive(people):
     """Finished bookings of three customers (one with an accent, one company name with a %),
     and open ones that the archive must never list. Returns ids by who they belong to."""
-    (zoe, _), = accounts.create_users(
+    ((zoe, _),) = accounts.create_users(
         [accounts.validate_new_user("zoe@example.com", "Zoë Ünal", "CUSTOMER", PASSWORD)],
         with_tokens=False,
     )
     people.zoe = type(people.owner)(people.owner.role, zoe.id, people.owner.source)
     olive = bulk_bookings(people, [Status.COMPLETED] * 22 + [Status.CANCELLED] * 2)
-    oscar = bulk_bookings(people, [Status.CANCELLED, Status.COMPLETED], customer="other_customer",
-                          start=datetime(2030, 2, 1, tzinfo=ZONE))
-    acme = bulk_bookings(people, [Status.COMPLETED], customer="other_customer",
-                         customer_name="Acme 100% Ltd", start=datetime(2030, 2, 2, tzinfo=ZONE))
-    zoe_ids = bulk_bookings(people, [Status.CANCELLED], customer="zoe",
-                            customer_name="Zoë Ünal", start=datetime(2030, 2, 3, tzinfo=ZONE))
-    open_ids = bulk_bookings(people, [Status.PENDING, Status.ASSIGNED, Status.FAILED],
-                             customer="other_customer", start=datetime(2030, 3, 1, tzinfo=ZONE))
+    oscar = bulk_bookings(
+        people,
+        [Status.CANCELLED, Status.COMPLETED],
+        customer="other_customer",
+        start=datetime(2030, 2, 1, tzinfo=ZONE),
+    )
+    acme = bulk_bookings(
+        people,
+        [Status.COMPLETED],
+        customer="other_customer",
+        customer_name="Acme 100% Ltd",
+        start=datetime(2030, 2, 2, tzinfo=ZONE),
+    )
+    zoe_ids = bulk_bookings(
+        people,
+        [Status.CANCELLED],
+        customer="zoe",
+        customer_name="Zoë Ünal",
+        start=datetime(2030, 2, 3, tzinfo=ZONE),
+    )
+    open_ids = bulk_bookings(
+        people,
+        [Status.PENDING, Status.ASSIGNED, Status.FAILED],
+        customer="other_customer",
+        start=datetime(2030, 3, 1, tzinfo=ZONE),
+    )
     return {"olive": olive, "oscar": oscar, "acme": acme, "zoe": zoe_ids, "open": open_ids}
 
 

@@ -13,8 +13,15 @@ from ops_portal.extensions import db
 from tests.http.page_support import Page, bulk_bookings
 
 # Round robin over every status; the active ones go to two providers, force-assigned.
-SPREAD = [Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED,
-          Status.REJECTED, Status.CANCELLED, Status.FAILED]
+SPREAD = [
+    Status.PENDING,
+    Status.ASSIGNED,
+    Status.IN_PROGRESS,
+    Status.COMPLETED,
+    Status.REJECTED,
+    Status.CANCELLED,
+    Status.FAILED,
+]
 
 
 @contextmanager
@@ -41,12 +48,16 @@ def statements_for(client, url: str) -> list[str]:
 
 
 def add_bookings(people, count: int) -> None:
-    bulk_bookings(people, [SPREAD[i % len(SPREAD)] for i in range(count)],
-                  providers=("provider", "other_provider"))
+    bulk_bookings(
+        people,
+        [SPREAD[i % len(SPREAD)] for i in range(count)],
+        providers=("provider", "other_provider"),
+    )
 
 
-@pytest.mark.parametrize("who, url", [("admin", "/admin/"), ("provider", "/provider/"),
-                                      ("owner", "/customer/")])
+@pytest.mark.parametrize(
+    "who, url", [("admin", "/admin/"), ("provider", "/provider/"), ("owner", "/customer/")]
+)
 def test_a_page_makes_as_many_sql_statements_for_1000_bookings_as_for_10(people, login, who, url):
     client = login(who)
     add_bookings(people, 10)

@@ -152,8 +152,15 @@ def test_a_login_post_without_the_csrf_token_is_refused(auth):
 
 
 def test_login_refuses_a_next_that_leaves_the_site_and_goes_home_instead(app, people):
-    for next_url in ("//evil.com/", "/\\evil.com", "https://evil.com/customer/",
-                     "javascript:alert(1)", "/\t/evil.com", "evil.com", ""):
+    for next_url in (
+        "//evil.com/",
+        "/\\evil.com",
+        "https://evil.com/customer/",
+        "javascript:alert(1)",
+        "/\t/evil.com",
+        "evil.com",
+        "",
+    ):
         response = AuthActions(app.test_client()).login("owner", next=next_url)
         assert response.status_code == 303, next_url
         assert response.headers["Location"] == HOME["owner"], next_url
@@ -286,8 +293,10 @@ def test_every_card_shows_exactly_the_buttons_the_lifecycle_table_allows_its_vie
             allowed = {a.value for a in allowed_actions(facts[status], actor)}
             where = {
                 "owner": ["/customer/", f"/customer/bookings/{booking_id}"],
-                "admin": ["/admin/archive" if status in TERMINAL else "/admin/",
-                          f"/admin/bookings/{booking_id}"],
+                "admin": [
+                    "/admin/archive" if status in TERMINAL else "/admin/",
+                    f"/admin/bookings/{booking_id}",
+                ],
             }.get(viewer)
             if where is None:  # a provider: their queue holds exactly their current jobs
                 mine = status in ACTIVE and facts[status].provider_id == person.user_id

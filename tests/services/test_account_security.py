@@ -19,7 +19,10 @@ def _stored_hash(email: str) -> str:
 def test_a_login_rehashes_a_password_made_with_weaker_parameters(app):
     accounts.create_user("ana@example.com", "Ana", Role.CUSTOMER, "correct horse battery")
     weak = _stored_hash("ana@example.com")
-    assert PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).check_needs_rehash(weak) is False
+    assert (
+        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).check_needs_rehash(weak)
+        is False
+    )
 
     app.config.update(ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=2048)
     assert accounts.authenticate("ana@example.com", "correct horse battery") is not None
@@ -85,6 +88,9 @@ def test_the_revoke_tokens_command_revokes_and_says_how_many(app, client):
     result = app.test_cli_runner().invoke(args=["users", "revoke-tokens", "cli@example.com"])
     assert result.exit_code == 0, result.output
     assert '"revoked": 2' in result.output
-    assert client.get("/api/admin/providers", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.get("/api/admin/providers", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 401
+    )
     unknown = app.test_cli_runner().invoke(args=["users", "revoke-tokens", "nobody@example.com"])
     assert unknown.exit_code != 0 and "No user nobody@example.com" in unknown.output

@@ -27,7 +27,6 @@ def active_count_of(cast, provider_id: int) -> int:
     return rows[provider_id].active_count
 
 
-
 def deactivate(provider_id: int) -> None:
     db.session.execute(sa.update(Provider).where(Provider.id == provider_id).values(active=False))
     db.session.commit()

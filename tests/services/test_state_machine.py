@@ -237,9 +237,11 @@ def make_machine(app):
             )
             self.actors = {
                 name: Actor(role, user.id, Source.API)
-                for (name, role), (user, _) in zip(people, created)
+                for (name, role), (user, _) in zip(people, created, strict=True)
             }
-            self.tokens = {name: token for (name, _), (_, token) in zip(people, created)}
+            self.tokens = {
+                name: token for (name, _), (_, token) in zip(people, created, strict=True)
+            }
             if not self.use_system_account:
                 self.actors["system"] = Actor.system()
             self.providers = {self.actors[p].user_id for p in ("p0", "p1", "p2")}

@@ -16,14 +16,22 @@ from tests.conftest import booking_in, booking_state
 
 # C0 (NUL, bell, lone CR, escape), DEL and C1 (NEL, CSI): all of Unicode category Cc but \t, \n.
 CONTROL_CHARACTERS = ["\x00", "\x07", "\r", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]
-KEPT_AS_TYPED = ["Ünal Öztürk", "🐕 friendly", "\u200fשלום\u200e", "Cafe\u0301", "gate\tcode",
-                 "two\nlines"]
+KEPT_AS_TYPED = [
+    "Ünal Öztürk",
+    "🐕 friendly",
+    "\u200fשלום\u200e",
+    "Cafe\u0301",
+    "gate\tcode",
+    "two\nlines",
+]
 
 
 def bookings_and_events() -> tuple[int, int]:
     db.session.rollback()
-    return (db.session.scalar(sa.select(sa.func.count()).select_from(Booking)),
-            db.session.scalar(sa.select(sa.func.count()).select_from(BookingEvent)))
+    return (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Booking)),
+        db.session.scalar(sa.select(sa.func.count()).select_from(BookingEvent)),
+    )
 
 
 @pytest.mark.parametrize("field", ["address", "notes", "customer_name", "service"])
@@ -43,15 +51,17 @@ def test_a_control_character_at_the_end_is_refused_not_quietly_stripped(cast, co
 
 
 def test_create_booking_stores_crlf_newlines_as_newlines(cast):
-    booking = bookings.create_booking(cast.owner, service="Plumbing",
-                                      address="Flat 3\r\n12 Canal St", notes="a\r\nb\r\nc")
+    booking = bookings.create_booking(
+        cast.owner, service="Plumbing", address="Flat 3\r\n12 Canal St", notes="a\r\nb\r\nc"
+    )
     assert (booking.address, booking.notes) == ("Flat 3\n12 Canal St", "a\nb\nc")
 
 
 @pytest.mark.parametrize("text", KEPT_AS_TYPED)
 def test_create_booking_keeps_other_unicode_as_typed(cast, text):
-    booking = bookings.create_booking(cast.owner, service="Plumbing", address=text, notes=text,
-                                      customer_name=text)
+    booking = bookings.create_booking(
+        cast.owner, service="Plumbing", address=text, notes=text, customer_name=text
+    )
     db.session.expire_all()
     stored = db.session.get(Booking, booking.id)
     assert (stored.address, stored.notes, stored.customer_name) == (text, text, text)
@@ -62,16 +72,18 @@ def test_an_action_reason_with_control_characters_is_refused_and_changes_nothing
     booking_id = booking_in(cast, Status.PENDING).id
     before = booking_state(booking_id)
     with pytest.raises(InvalidInput, match="reason must not contain control characters") as err:
-        bookings.perform_action(cast.admin, booking_id, Action.MARK_FAILED,
-                                reason=f"no{control}show")
+        bookings.perform_action(
+            cast.admin, booking_id, Action.MARK_FAILED, reason=f"no{control}show"
+        )
     assert err.value.field == "reason"
     assert booking_state(booking_id) == before
 
 
 def test_an_action_reason_keeps_its_newlines_with_crlf_stored_as_newlines(cast):
     booking_id = booking_in(cast, Status.PENDING).id
-    bookings.perform_action(cast.admin, booking_id, Action.MARK_FAILED,
-                            reason="No show.\r\nCalled twice 📞")
+    bookings.perform_action(
+        cast.admin, booking_id, Action.MARK_FAILED, reason="No show.\r\nCalled twice 📞"
+    )
     assert bookings.booking_events(cast.admin, booking_id)[-1].reason == "No show.\nCalled twice 📞"
 
 
@@ -96,8 +108,9 @@ def test_a_new_user_named_in_unicode_is_accepted():
     assert new_user.name == "Ünal Öztürk 🧹"
 
 
-@pytest.mark.parametrize("email", ["olive\x00@example.com", "\x00", "olive@example.com\x1b"],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "email", ["olive\x00@example.com", "\x00", "olive@example.com\x1b"], ids=repr
+)
 def test_an_email_with_control_characters_finds_no_account_without_a_driver_error(app, email):
     # On PostgreSQL a NUL in a query parameter is a driver error: the lookup must not send it.
     accounts.create_user("olive@example.com", "Olive", Role.CUSTOMER, "correct horse battery")
