@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from .config import from_environment, normalize_database_url
 from .extensions import csrf, db, limiter, login_manager, migrate
-from .security import production_cookie_config, register_security_headers
+from .http.security import production_cookie_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntegerConverter  # before any route is added
     register_extensions(app)
     register_blueprints(app)
-    register_error_handlers(app)
-    register_security_headers(app)
+    register_http(app)
     register_cli(app)
     return app
 
@@ -69,7 +68,6 @@ def register_extensions(app: Flask) -> None:
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    from . import auth_session  # noqa: F401  (registers the user loader)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -89,8 +87,9 @@ def register_blueprints(app: Flask) -> None:
     register_web(app)
 
 
-def register_error_handlers(app: Flask) -> None:
-    from .errors import register_error_handlers as register
+def register_http(app: Flask) -> None:
+    """Error answers, security headers and htmx-aware caching, for pages and API alike."""
+    from .http import register_http as register
 
     register(app)
 

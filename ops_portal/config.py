@@ -29,7 +29,7 @@ def _secret_key(instance_path: str) -> str:
 def from_environment(instance_path: str) -> dict:
     default_db = "sqlite:///" + str(Path(instance_path) / "ops_portal.sqlite3")
     return {
-        # OPS_PORTAL_ENV=production: HTTPS-only __Host- cookies and HSTS (ops_portal.security).
+        # OPS_PORTAL_ENV=production: HTTPS-only __Host- cookies and HSTS (ops_portal.http.security).
         "PRODUCTION": os.environ.get("OPS_PORTAL_ENV", "") == "production",
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(

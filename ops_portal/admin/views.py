@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 
 from ..domain.lifecycle import Role
-from ..services import bookings
-from ..web import gate_blueprint, page_number_arg, register_booking_actions
+from ..services import bookings, providers
+from ..web.actions import register_booking_actions
+from ..web.gates import gate_blueprint
+from ..web.params import page_number_arg
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
@@ -17,7 +19,7 @@ def board_regions_oob() -> str:
     return render_template(
         "admin/_board_oob.html",
         counts=bookings.lane_counts(g.actor),
-        providers=bookings.providers_with_availability(g.actor),
+        providers=providers.providers_with_availability(g.actor),
     )
 
 
@@ -28,7 +30,7 @@ def _render_board(template: str):
     return render_template(
         template,
         lanes=bookings.board_lanes(g.actor),
-        providers=bookings.providers_with_availability(g.actor),
+        providers=providers.providers_with_availability(g.actor),
     )
 
 

@@ -35,7 +35,7 @@ docs = Blueprint("api_docs", __name__, url_prefix="/api")
 
 
 class OpenApi(Api):
-    """flask-smorest's Api without its own error handler: ops_portal.errors answers every
+    """flask-smorest's Api without its own error handler: ops_portal.http.errors answers every
     error, the API's included, so the document's ErrorSchema is what clients really get."""
 
     ERROR_SCHEMA = ErrorSchema

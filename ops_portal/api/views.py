@@ -12,8 +12,8 @@ from flask_smorest import Blueprint as ApiBlueprint
 from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Relation, Source, Status
 from ..extensions import db
-from ..idempotent import KEY_HEADER, REPLAYED_HEADER, idempotent
-from ..services import accounts, bookings
+from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
+from ..services import accounts, bookings, providers
 from ..services.idempotency import KEY_PATTERN
 from .inputs import ApiArgumentsParser, check_body_actor, expected_version
 from .schemas import (
@@ -218,7 +218,7 @@ def admin_providers():
     """Every provider with availability
 
     Dispatchers only. `busy_with` is the booking that keeps a BUSY provider busy."""
-    return bookings.providers_with_availability(g.actor)
+    return providers.providers_with_availability(g.actor)
 
 
 @health.get("/health")

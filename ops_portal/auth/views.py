@@ -17,8 +17,9 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import limiter
+from ..http.htmx import is_htmx
 from ..services import accounts
-from ..web import home_url, is_htmx
+from ..web.gates import home_url
 from .forms import LoginForm
 
 auth = Blueprint("auth", __name__)

@@ -7,7 +7,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role
 from ..services import bookings
-from ..web import gate_blueprint, page_number_arg, register_booking_actions
+from ..web.actions import register_booking_actions
+from ..web.gates import gate_blueprint
+from ..web.params import page_number_arg
 from .forms import NewBookingForm
 
 customer = Blueprint("customer", __name__, url_prefix="/customer")

@@ -1,4 +1,5 @@
-"""Domain errors with business names. One handler (ops_portal.errors) maps them to HTTP."""
+"""Domain errors with business names. One place (ops_portal.http.errors) maps them to
+HTTP answers."""
 
 from __future__ import annotations
 

@@ -20,6 +20,17 @@ class Status(StrEnum):
     FAILED = "FAILED"
 
 
+# What each status means, in the words pages show.
+STATUS_WORDS = {
+    Status.PENDING: "Waiting for a provider",
+    Status.ASSIGNED: "Provider assigned",
+    Status.IN_PROGRESS: "In progress",
+    Status.COMPLETED: "Completed",
+    Status.REJECTED: "Rejected by provider",
+    Status.CANCELLED: "Cancelled",
+    Status.FAILED: "Failed",
+}
+
 TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
 # A provider is BUSY while any booking of theirs is in one of these.
 ACTIVE = frozenset({Status.ASSIGNED, Status.IN_PROGRESS})
@@ -235,12 +246,3 @@ def allowed_actions(facts: BookingFacts, actor: Actor) -> list[Action]:
         for action in BOOKING_ACTIONS
         if facts.status in LIFECYCLE[action].sources and may_attempt(facts, actor, action)
     ]
-
-
-def can_view(facts: BookingFacts, actor: Actor) -> bool:
-    """SPEC §4: customers see their own bookings, providers those assigned to them now."""
-    if actor.role in (Role.ADMIN, Role.SYSTEM):
-        return True
-    if actor.role is Role.CUSTOMER:
-        return is_related(facts, actor, Relation.OWNER)
-    return is_related(facts, actor, Relation.ASSIGNED)

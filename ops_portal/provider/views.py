@@ -6,7 +6,8 @@ from flask import Blueprint, g, render_template
 
 from ..domain.lifecycle import Role
 from ..services import bookings
-from ..web import gate_blueprint, register_booking_actions
+from ..web.actions import register_booking_actions
+from ..web.gates import gate_blueprint
 
 provider = Blueprint("provider", __name__, url_prefix="/provider")
 gate_blueprint(provider, Role.PROVIDER)

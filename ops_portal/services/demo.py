@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..domain.lifecycle import Action, Actor, Role, Source
 from ..extensions import db
 from ..models import Booking, User
-from . import accounts, bookings
+from . import accounts, bookings, dispatch
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_ACCOUNTS = [
@@ -120,11 +120,7 @@ def _walk(booking_id, path, customer, admin, system, provider_ids) -> None:
     for action in path:
         booking = db.session.get(Booking, booking_id)
         if action in (Action.ASSIGN, Action.FORCE_ASSIGN):
-            available = [
-                p.id
-                for p in bookings.providers_with_availability(admin)
-                if p.availability == "AVAILABLE" and p.id not in bookings.rejected_by(booking_id)
-            ]
+            available = [p.id for p in dispatch.eligible_providers(booking_id)]
             if action is Action.ASSIGN and not available:
                 return  # every provider is busy: leave it for the dispatcher
             candidates = available or provider_ids

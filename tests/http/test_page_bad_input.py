@@ -16,7 +16,7 @@ from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts
-from ops_portal.web_forms import CONFIRMED_ACTIONS
+from ops_portal.web.forms import CONFIRMED_ACTIONS
 from tests.conftest import booking_in, booking_state
 from tests.http.page_support import HOME, PASSWORD, PEOPLE, Page, booking_form, count_bookings
 

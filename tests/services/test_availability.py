@@ -8,22 +8,22 @@ import sqlalchemy as sa
 
 from ops_portal.domain.errors import NotFound, NotPermitted, ProviderBusy, TransitionNotAllowed
 from ops_portal.domain.lifecycle import Action, Availability, Status
-from ops_portal.errors import status_for
 from ops_portal.extensions import db
+from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, Provider
-from ops_portal.services import bookings
+from ops_portal.services import bookings, dispatch, providers
 from tests.conftest import assert_event_chain, booking_in, booking_state
 
 
 def availability_of(cast, provider_id: int) -> Availability:
     db.session.expire_all()
-    rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
+    rows = {p.id: p for p in providers.providers_with_availability(cast.admin)}
     return rows[provider_id].availability
 
 
 def active_count_of(cast, provider_id: int) -> int:
     db.session.expire_all()
-    rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
+    rows = {p.id: p for p in providers.providers_with_availability(cast.admin)}
     return rows[provider_id].active_count
 
 
@@ -257,13 +257,13 @@ def test_completed_booking_keeps_its_provider(cast):
 def test_reject_remembers_every_provider_who_rejected(cast):
     booking = booking_in(cast, Status.REJECTED)
     assert booking.provider_id is None
-    assert bookings.rejected_by(booking.id) == [cast.provider.user_id]
+    assert dispatch.rejected_by(booking.id) == [cast.provider.user_id]
 
     bookings.perform_action(
         cast.admin, booking.id, Action.ASSIGN, provider_id=cast.other_provider.user_id
     )
     bookings.perform_action(cast.other_provider, booking.id, Action.REJECT, reason="too far")
-    assert bookings.rejected_by(booking.id) == [cast.provider.user_id, cast.other_provider.user_id]
+    assert dispatch.rejected_by(booking.id) == [cast.provider.user_id, cast.other_provider.user_id]
     # Neither provider is held by the rejected booking.
     assert availability_of(cast, cast.provider.user_id) is Availability.AVAILABLE
     assert availability_of(cast, cast.other_provider.user_id) is Availability.AVAILABLE
@@ -290,7 +290,7 @@ def test_provider_queue_shows_the_job_in_progress_first_then_the_oldest(cast):
 @pytest.mark.parametrize("kind", ["owner", "provider"])
 def test_only_dispatchers_see_the_provider_list(cast, kind):
     with pytest.raises(NotPermitted) as refused:
-        bookings.providers_with_availability(cast.by_name(kind))
+        providers.providers_with_availability(cast.by_name(kind))
     assert status_for(refused.value) == 403
 
 

@@ -30,10 +30,10 @@ from ops_portal.domain.lifecycle import (
     Status,
     allowed_actions,
 )
-from ops_portal.errors import status_for
 from ops_portal.extensions import db
+from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
-from ops_portal.services import bookings
+from ops_portal.services import bookings, providers
 from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in, booking_state
 
 
@@ -287,7 +287,7 @@ def test_a_failure_while_writing_the_event_rolls_back_the_whole_action(cast):
 
     assert booking_state(booking.id) == before
     assert total_events() == events_before
-    rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
+    rows = {p.id: p for p in providers.providers_with_availability(cast.admin)}
     assert rows[cast.provider.user_id].active_count == 1
     # The session is usable afterwards and the same action by a real admin goes through.
     done = bookings.perform_action(cast.admin, booking.id, Action.FORCE_CANCEL, reason="real")
@@ -308,7 +308,7 @@ def test_an_event_the_database_rejects_leaves_the_booking_as_it_was(cast):
 
     assert booking_state(booking.id) == before
     assert total_events() == events_before
-    rows = {p.id: p for p in bookings.providers_with_availability(cast.admin)}
+    rows = {p.id: p for p in providers.providers_with_availability(cast.admin)}
     assert rows[cast.provider.user_id].active_count == 0
 
 

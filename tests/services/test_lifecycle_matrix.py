@@ -32,8 +32,8 @@ from ops_portal.domain.lifecycle import (
     Status,
     allowed_actions,
 )
-from ops_portal.errors import status_for
 from ops_portal.extensions import db
+from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import bookings
 from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in

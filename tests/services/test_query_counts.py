@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ops_portal.domain.lifecycle import Action, Availability, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Provider
-from ops_portal.services import accounts, bookings
+from ops_portal.services import accounts, bookings, providers
 from tests.conftest import booking_in
 
 
@@ -45,7 +45,7 @@ def add_providers(count: int, start: int) -> list[int]:
 def provider_board(cast):
     """The provider panel as a page renders it: every field of every row."""
     with counted_statements() as statements:
-        rows = bookings.providers_with_availability(cast.admin)
+        rows = providers.providers_with_availability(cast.admin)
         rendered = [
             (p.id, p.name, p.active, p.availability, p.busy_with, p.active_count) for p in rows
         ]

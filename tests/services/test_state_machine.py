@@ -4,7 +4,7 @@ A Hypothesis `RuleBasedStateMachine` drives the real service layer on a real dat
 and PostgreSQL when OPS_PORTAL_TEST_POSTGRES_URL is set) with random actions by random actors:
 two customers, three providers, an admin and the system. A plain-Python model, written here
 from SPEC §2–§4 independently of `LIFECYCLE`, predicts each outcome: success, or the exact HTTP
-status the refusal maps to (via `ops_portal.errors.status_for`).
+status the refusal maps to (via `ops_portal.http.errors.status_for`).
 
 After every step, against the database: event chains unbroken (SPEC §3); at most one active
 non-forced booking per provider, and none beside a forced one unless it was there first;
@@ -41,8 +41,8 @@ from hypothesis.stateful import (
 
 from ops_portal.domain.errors import DomainError
 from ops_portal.domain.lifecycle import Action, Actor, Role, Source
-from ops_portal.errors import status_for
 from ops_portal.extensions import db
+from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts, bookings
 from tests.conftest import booking_state

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from ops_portal.domain.access import can_view
 from ops_portal.domain.lifecycle import (
     BOOKING_ACTIONS,
     LIFECYCLE,
@@ -15,7 +16,6 @@ from ops_portal.domain.lifecycle import (
     Source,
     Status,
     allowed_actions,
-    can_view,
 )
 
 P, A, W, C, R, X, F = (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .extensions import db, login_manager
-from .models import User
+from ..extensions import db, login_manager
+from ..models import User
 
 
 @login_manager.user_loader

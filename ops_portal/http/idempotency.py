@@ -12,9 +12,10 @@ from functools import wraps
 
 from flask import Response, current_app, g, request, url_for
 
-from .domain.errors import DomainError
-from .services import idempotency
-from .services.transactions import write_transaction
+from ..domain.errors import DomainError
+from ..services import idempotency
+from ..services.transactions import write_transaction
+from .errors import refusal_response
 
 KEY_HEADER = "Idempotency-Key"
 KEY_FIELD = "idempotency_key"
@@ -85,7 +86,7 @@ def idempotent(view):
             return response
         except DomainError as error:
             # A refusal is an answer too: the same request would be refused the same way.
-            response = current_app.make_response(current_app.handle_user_exception(error))
+            response = current_app.make_response(refusal_response(error))
             with write_transaction():
                 _store(claim.key_id, response)
             return response

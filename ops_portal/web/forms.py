@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
-from .domain.lifecycle import LIFECYCLE, Action
-from .domain.text import MAX_LENGTHS
+from ..domain.lifecycle import LIFECYCLE, Action
+from ..domain.text import MAX_LENGTHS
 
 CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
 

@@ -1,0 +1,39 @@
+"""Bookings: the lifecycle actions (every commit) and the reads (board, archive, queue, lists).
+
+`rules` says what a request may contain, `actions` changes bookings, `queries` reads them; the
+names below are the package's interface, so callers need not know which module holds what."""
+
+from .actions import create_booking, perform_action
+from .queries import (
+    ARCHIVE_STATUSES,
+    BOARD_LANES,
+    Lane,
+    Page,
+    archive,
+    board_lanes,
+    booking_events,
+    booking_for_card,
+    customer_bookings,
+    get_booking,
+    lane_counts,
+    provider_queue,
+)
+from .rules import DEFAULT_SERVICE
+
+__all__ = [
+    "ARCHIVE_STATUSES",
+    "BOARD_LANES",
+    "DEFAULT_SERVICE",
+    "Lane",
+    "Page",
+    "archive",
+    "board_lanes",
+    "booking_events",
+    "booking_for_card",
+    "create_booking",
+    "customer_bookings",
+    "get_booking",
+    "lane_counts",
+    "perform_action",
+    "provider_queue",
+]

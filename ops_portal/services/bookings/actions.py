@@ -1,0 +1,234 @@
+"""The lifecycle actions: create a booking, and apply one action to it. Every action loads
+and locks the booking, checks role → version → relation → status → reason → provider, applies
+the change and appends exactly one event, in one transaction: all or nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ...domain.access import can_view
+from ...domain.errors import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    ProviderBusy,
+    StaleBooking,
+    TransitionNotAllowed,
+)
+from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
+from ...domain.text import MAX_LENGTHS
+from ...models import Booking, BookingEvent, Customer, Provider, utcnow
+from ..transactions import write_transaction
+from .queries import was_ever_assigned
+from .rules import DEFAULT_SERVICE, check_id, check_version, clean_text, time_window
+
+
+def create_booking(
+    actor: Actor,
+    *,
+    service: str = DEFAULT_SERVICE,
+    address: str = "",
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    notes: str = "",
+    customer_name: str | None = None,
+) -> Booking:
+    """A customer requests a job for themselves: a PENDING booking and its first event."""
+    rule = LIFECYCLE[Action.CREATE]
+    if actor.role not in rule.roles:
+        raise NotPermitted(f"A {actor.role} may not create bookings; customers create their own")
+    service = clean_text(service, "service", max_len=MAX_LENGTHS["service"], required=True)
+    address = clean_text(address, "address", max_len=MAX_LENGTHS["address"])
+    notes = clean_text(notes, "notes", max_len=MAX_LENGTHS["notes"])
+    customer_name = clean_text(customer_name, "customer_name", max_len=MAX_LENGTHS["customer_name"])
+    window_start, window_end = time_window(window_start, window_end)
+    with write_transaction() as session:
+        customer = session.get(Customer, actor.user_id) if actor.user_id else None
+        if customer is None:
+            raise NotPermitted("This account has no customer profile")
+        now = utcnow()
+        booking = Booking(
+            status=rule.target,
+            customer_id=customer.id,
+            customer_name=customer_name or customer.name,
+            service=service,
+            address=address,
+            window_start=window_start,
+            window_end=window_end,
+            notes=notes,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(booking)
+        session.flush()
+        _append_event(session, booking, Action.CREATE, None, actor, provider_id=None, at=now)
+    return booking
+
+
+def perform_action(
+    actor: Actor,
+    booking_id: int,
+    action: Action,
+    *,
+    provider_id: int | None = None,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> Booking:
+    """Apply one lifecycle action to a booking on behalf of `actor`."""
+    rule = LIFECYCLE[action]
+    if action is Action.CREATE:
+        raise InvalidInput("use create_booking to create a booking")
+    reason = clean_text(reason, "reason", max_len=MAX_LENGTHS["reason"]) or None
+    if provider_id is not None and not rule.takes_provider:
+        raise InvalidInput(f"provider_id is not accepted by {action}")
+    if rule.takes_provider:
+        if provider_id is None:
+            raise InvalidInput(f"{action} needs a provider_id")
+        check_id(provider_id, "provider_id")
+    check_version(expected_version)
+    check_id(booking_id, "booking_id")
+
+    with write_transaction(keep_loaded=True) as session:
+        booking = _lock_booking(session, booking_id)
+        _guard(booking, actor, action, expected_version, reason)
+        new_provider = _lock_provider(session, provider_id) if rule.takes_provider else None
+        if new_provider is not None:
+            _guard_provider(session, booking, new_provider, rule.checks_availability)
+
+        from_status = booking.status
+        previous_provider_id = booking.provider_id
+        booking.status = rule.target
+        if new_provider is not None:
+            booking.provider = new_provider
+            booking.assignment_forced = rule.forced
+        elif rule.releases_provider:
+            booking.provider = None
+            booking.assignment_forced = False
+        booking.updated_at = utcnow()
+        involved = new_provider.id if new_provider is not None else previous_provider_id
+        _append_event(
+            session,
+            booking,
+            action,
+            from_status,
+            actor,
+            provider_id=involved,
+            reason=reason,
+            at=booking.updated_at,
+        )
+        # The answer shows the booking as this action left it, timeline included.
+        session.flush()
+        session.refresh(booking, ["events"])
+    return booking
+
+
+def _guard(booking: Booking, actor: Actor, action: Action, expected_version, reason) -> None:
+    rule = LIFECYCLE[action]
+    facts = booking.facts
+    if actor.role not in rule.roles:
+        who = " or ".join(sorted(r.lower() for r in rule.roles))
+        raise NotPermitted(f"Only a {who} may {action} a booking", booking=_seen(booking, actor))
+    if expected_version is not None and expected_version != booking.version:
+        if _seen(booking, actor) is None and not was_ever_assigned(booking.id, actor):
+            # A stranger learns nothing from a stale version: refused as the relation check is.
+            raise _unrelated(booking, action)
+        raise StaleBooking(
+            f"This booking changed: now {booking.status} (version {booking.version}, "
+            f"you acted on version {expected_version})",
+            booking=_seen(booking, actor),
+        )
+    if not is_related(facts, actor, rule.relation):
+        raise _unrelated(booking, action)
+    if facts.status not in rule.sources:
+        allowed = ", ".join(sorted(rule.sources))
+        hint = f"; {rule.refusal_hint}" if rule.refusal_hint else ""
+        raise TransitionNotAllowed(
+            f"Cannot {action} booking {booking.id}: it is {booking.status}, and {action} "
+            f"is allowed only from {allowed}{hint}",
+            booking=booking,
+        )
+    if rule.reason_required and not reason:
+        raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
+
+
+def _guard_provider(session: Session, booking: Booking, provider: Provider, check: bool) -> None:
+    if not provider.active:
+        raise NotPermitted(f"Provider {provider.id} is not active", booking=booking)
+    if provider.id == booking.provider_id and booking.status in ACTIVE:
+        raise TransitionNotAllowed(
+            f"Booking {booking.id} is already assigned to provider {provider.id}",
+            booking=booking,
+        )
+    if check and _active_booking_ids(session, provider.id):
+        raise ProviderBusy("Provider is busy", booking=booking)
+
+
+def _unrelated(booking: Booking, action: Action) -> NotPermitted:
+    owner = LIFECYCLE[action].relation.value == "owner"
+    whose = "the customer who owns" if owner else "the provider assigned to"
+    return NotPermitted(f"Only {whose} booking {booking.id} may {action} it")
+
+
+def _seen(booking: Booking, actor: Actor) -> Booking | None:
+    """The booking for an error answer, only if the actor may see it."""
+    return booking if can_view(booking.facts, actor) else None
+
+
+def _lock_booking(session: Session, booking_id: int) -> Booking:
+    booking = session.execute(
+        sa.select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking)
+    ).scalar_one_or_none()
+    if booking is None:
+        raise NotFound(f"No booking {booking_id}")
+    return booking
+
+
+def _lock_provider(session: Session, provider_id: int) -> Provider:
+    # Serializes assigns to one provider on PostgreSQL; the availability check follows the lock.
+    provider = session.execute(
+        sa.select(Provider).where(Provider.id == provider_id).with_for_update(of=Provider)
+    ).scalar_one_or_none()
+    if provider is None:
+        raise NotFound(f"No provider {provider_id}")
+    return provider
+
+
+def _active_booking_ids(session: Session, provider_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(Booking.id)
+            .where(Booking.provider_id == provider_id, Booking.status.in_(ACTIVE))
+            .order_by(Booking.id)
+        )
+    )
+
+
+def _append_event(
+    session: Session,
+    booking: Booking,
+    action: Action,
+    from_status: str | None,
+    actor: Actor,
+    *,
+    provider_id: int | None,
+    at: datetime,
+    reason: str | None = None,
+) -> BookingEvent:
+    event = BookingEvent(
+        booking_id=booking.id,
+        action=action,
+        from_status=from_status,
+        to_status=booking.status,
+        actor_role=actor.role,
+        actor_id=actor.user_id,
+        provider_id=provider_id,
+        reason=reason,
+        forced=LIFECYCLE[action].forced,
+        source=actor.source,
+        created_at=at,
+    )
+    session.add(event)
+    return event

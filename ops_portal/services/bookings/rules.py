@@ -1,0 +1,53 @@
+"""What a booking request may contain: free text without control characters and within its
+length, time windows with a zone that end after they start, ids a database can hold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ...domain.errors import InvalidInput, NotFound
+from ...domain.text import has_control_characters, normalize_newlines
+
+MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer cannot exist; answer 404, not a driver error
+# The first API created bookings with no service named; they are general jobs.
+DEFAULT_SERVICE = "General service"
+
+
+def clean_text(value, field: str, *, max_len: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text", field=field)
+    value = normalize_newlines(value)
+    # Checked before strip(): it would quietly drop some controls (\x1c-\x1f, \x85) at the ends.
+    if has_control_characters(value):
+        raise InvalidInput(f"{field} must not contain control characters", field=field)
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} is required", field=field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} must be at most {max_len} characters", field=field)
+    return value
+
+
+def time_window(start: datetime | None, end: datetime | None):
+    for name, value in (("window_start", start), ("window_end", end)):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidInput(f"{name} must be a date and time with a time zone")
+    if start and end and end <= start:
+        raise InvalidInput("window_end must be after window_start")
+    return start, end
+
+
+def check_id(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an integer")
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"No {what.replace('_id', '').replace('_', ' ')} {value}")
+    return value
+
+
+def check_version(value) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidInput("version must be an integer")
+    return value

@@ -1,0 +1,93 @@
+"""How a booking card answers an action: the card alone for htmx (with the refusal inside it),
+or a 303 back to the person's home with the message flashed for that card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash, g, get_flashed_messages, make_response, redirect, render_template
+
+from ..domain.errors import DomainError, StaleBooking
+from ..domain.lifecycle import LIFECYCLE, STATUS_WORDS, Action, Actor
+from ..http.errors import status_for
+from ..http.htmx import alert_response, is_htmx
+from .gates import home_url
+
+CARD_MESSAGE_CATEGORY = "card-{}"
+# Loads the booking for the card of the person who acted on it (see services.bookings).
+LoadBooking = Callable[[Actor, int], object]
+# Renders what else an action changes on the page (out-of-band regions), appended to the card.
+Extras = Callable[[], str]
+
+
+def card_response(
+    booking, *, status: int = 200, error: str | None = None, extras: Extras | None = None
+):
+    """The booking card alone (plus any out-of-band regions) for htmx."""
+    html = render_template("bookings/_card.html", booking=booking, card_error=error)
+    if extras is not None:
+        html += extras()
+    return make_response(html, status)
+
+
+def action_done(booking, action: Action, extras: Extras | None):
+    """The answer to an action that went through."""
+    if is_htmx():
+        response = card_response(booking, extras=extras)
+        # Then let the page redraw its lists, so the card moves to where it now belongs.
+        response.headers["HX-Trigger-After-Settle"] = "bookings-changed"
+        return response
+    flash(
+        f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
+        f"{STATUS_WORDS[booking.status].lower()}.",
+        "success",
+    )
+    return redirect(home_url(g.actor.role), 303)
+
+
+def action_refused(error: DomainError, booking_id: int, load_booking: LoadBooking):
+    """The answer to a refused action: inside the card acted on, which shows the booking as it
+    now is; an alert when the person may no longer see that booking at all."""
+    status = status_for(error)
+    try:
+        booking = load_booking(g.actor, booking_id)
+    except DomainError:
+        booking = None
+    if is_htmx():
+        if booking is None:
+            return alert_response(error.detail, status)
+        return card_response(booking, status=status, error=refusal_in_words(error, booking))
+    if booking is None:
+        flash(error.detail, "error")
+    else:
+        flash(refusal_in_words(error, booking), CARD_MESSAGE_CATEGORY.format(booking_id))
+    return redirect(home_url(g.actor.role), 303)
+
+
+def refusal_in_words(error: DomainError, booking) -> str:
+    """The message for a person: a stale page is explained without version numbers."""
+    if isinstance(error, StaleBooking):
+        return (
+            f"This booking changed: now {booking.status}. It was updated after this page was "
+            "shown, so nothing was done; check it before acting again."
+        )
+    return error.detail
+
+
+def card_messages(booking_id: int) -> list[str]:
+    """Errors flashed for one card by a plain (non-htmx) form post."""
+    g.setdefault("cards_shown", set()).add(booking_id)
+    return get_flashed_messages(category_filter=[CARD_MESSAGE_CATEGORY.format(booking_id)])
+
+
+def orphan_card_messages() -> list[str]:
+    """Card errors whose card this page does not show (the job left the provider's queue, the
+    booking is on another page): they become alerts naming the booking instead of vanishing.
+    Call after the page's cards are rendered."""
+    shown = {str(booking_id) for booking_id in g.get("cards_shown", ())}
+    prefix = CARD_MESSAGE_CATEGORY.format("")
+    return [
+        f"Booking #{category[len(prefix) :]}: {message}"
+        for category, message in get_flashed_messages(with_categories=True)
+        if category.startswith(prefix) and category[len(prefix) :] not in shown
+    ]

@@ -1,0 +1,100 @@
+"""Template helpers every page uses: times in the display zone, the buttons a person may press
+on a card, and where each button posts."""
+
+from __future__ import annotations
+
+import uuid
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g, request, url_for
+from flask_login import current_user
+
+from ..domain.lifecycle import (
+    LIFECYCLE,
+    STATUS_WORDS,
+    Action,
+    Availability,
+    Status,
+    allowed_actions,
+)
+from ..services import providers
+from .cards import card_messages, orphan_card_messages
+from .forms import CONFIRMED_ACTIONS
+from .gates import current_actor, home_url
+
+
+def register_template_helpers(app: Flask) -> None:
+    zone = ZoneInfo(app.config["DISPLAY_TIMEZONE"])
+
+    @app.template_filter("local_time")
+    def local_time(value, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+        if value is None:
+            return ""
+        local = value.astimezone(zone)
+        return f"{local.strftime(fmt)} {local.tzname()}"
+
+    @app.template_filter("window")
+    def time_window(booking) -> str:
+        start, end = booking.window_start, booking.window_end
+        if start is None:
+            return "Any time"
+        if end is None:
+            return local_time(start)
+        start_local, end_local = start.astimezone(zone), end.astimezone(zone)
+        if start_local.date() == end_local.date():
+            return f"{start_local:%a %d %b %Y, %H:%M}–{end_local:%H:%M} {end_local.tzname()}"
+        return f"{local_time(start)} – {local_time(end)}"
+
+    @app.context_processor
+    def web_helpers():
+        return {
+            "new_idempotency_key": lambda: uuid.uuid4().hex,
+            "detail_url": detail_url,
+            "page_url": page_url,
+            "provider_choices": provider_choices,
+            "LIFECYCLE": LIFECYCLE,
+            "Action": Action,
+            "STATUS_WORDS": STATUS_WORDS,
+            "CONFIRMED_ACTIONS": CONFIRMED_ACTIONS,
+            "actions_for": actions_for,
+            "action_url": action_url,
+            "card_messages": card_messages,
+            "orphan_card_messages": orphan_card_messages,
+            "home_url": home_url,
+            "Status": Status,
+        }
+
+
+def actions_for(booking) -> list[Action]:
+    """The buttons the person sees on this booking's card: what the table allows them now."""
+    if not current_user.is_authenticated:
+        return []
+    return allowed_actions(booking.facts, current_actor())
+
+
+def action_url(booking, action: Action) -> str:
+    return url_for(
+        f"{request.blueprint}.booking_action", booking_id=booking.id, action_name=action.value
+    )
+
+
+def page_url(number: int) -> str:
+    args = {**request.view_args, **request.args.to_dict(), "page": number}
+    return url_for(request.endpoint, **args)
+
+
+def provider_choices(action: Action):
+    """Providers for the assign pickers: AVAILABLE ones for assign; every active one (busy ones
+    marked) for force-assign. One query per request, however many cards."""
+    if "provider_choices" not in g:
+        g.provider_choices = providers.providers_with_availability(current_actor())
+    if action is Action.ASSIGN:
+        return [p for p in g.provider_choices if p.availability == Availability.AVAILABLE]
+    return [p for p in g.provider_choices if p.active]
+
+
+def detail_url(booking) -> str | None:
+    endpoint = f"{request.blueprint}.booking_detail"
+    if endpoint not in current_app.view_functions:
+        return None
+    return url_for(endpoint, booking_id=booking.id)
