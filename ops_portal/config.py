@@ -37,6 +37,9 @@ def from_environment(instance_path: str) -> dict:
         ),
         # Seconds a SQLite writer waits for the write lock before answering 503.
         "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "15")),
+        # Seconds a repeated Idempotency-Key waits for the first request before answering 409
+        # (PostgreSQL; on SQLite a repeat waits for the write lock like any writer).
+        "IDEMPOTENCY_WAIT_SECONDS": float(os.environ.get("IDEMPOTENCY_WAIT_SECONDS", "5")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(64 * 1024))),
         # OWASP's argon2id minimum (m=19 MiB, t=2, p=1); tests lower it for speed.
         "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "2")),

@@ -1,9 +1,10 @@
 """Idempotency-Key on write requests (API header; the pages' hidden `idempotency_key` field).
 
 The first request with a key runs; its answer (status, body, the headers that matter) is stored
-in the same transaction as its change. A repeat gets that answer again, marked
-`Idempotent-Replayed: true`; the same key with another body gets 422; a repeat while the first
-is still running gets 409. Requests without a key behave as before."""
+in the same transaction as its change, together with the key itself, so a request that fails
+leaves the key free. A repeat gets that answer again, marked `Idempotent-Replayed: true`; the
+same key with another body gets 422; a repeat that waits for the first past
+IDEMPOTENCY_WAIT_SECONDS gets 409. Requests without a key behave as before."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..domain.errors import DomainError
 from ..services import idempotency
 from ..services.transactions import write_transaction
 from .errors import refusal_response
+from .htmx import is_htmx
 
 KEY_HEADER = "Idempotency-Key"
 KEY_FIELD = "idempotency_key"
@@ -52,15 +54,11 @@ def request_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _store(key_id: int, response: Response) -> None:
-    headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
-    idempotency.complete(key_id, response.status_code, response.get_data(as_text=True), headers)
-
-
-def _replay(stored: idempotency.StoredResponse) -> Response:
-    response = Response(stored.body, status=stored.status, headers=stored.headers)
-    response.headers[REPLAYED_HEADER] = "true"
-    return response
+def request_scope() -> str:
+    """The route's canonical path, so /api/bookings and /api/bookings/ share one scope; a
+    fragment answer (htmx) is no answer for a plain form post, so they are kept apart."""
+    scope = f"{request.method} {url_for(request.endpoint, **(request.view_args or {}))}"
+    return scope + " (htmx)" if is_htmx() else scope
 
 
 def idempotent(view):
@@ -71,31 +69,45 @@ def idempotent(view):
         key = request_key()
         if key is None:
             return view(*args, **kwargs)
-        # The route's canonical path, so /api/bookings and /api/bookings/ share one scope.
-        endpoint = f"{request.method} {url_for(request.endpoint, **(request.view_args or {}))}"
-        if request.headers.get("HX-Request") == "true":
-            endpoint += " (htmx)"  # a fragment answer is no answer for a plain form post
-        claim = idempotency.claim(g.actor.user_id, endpoint, key, request_fingerprint())
-        if claim.replay is not None:
-            return _replay(claim.replay)
-        try:
-            # The service's own transaction joins this one, so change and answer commit together.
-            with write_transaction(keep_loaded=True):
-                response = current_app.make_response(view(*args, **kwargs))
-                _store(claim.key_id, response)
-            return response
-        except DomainError as error:
-            # A refusal is an answer too: the same request would be refused the same way.
-            response = current_app.make_response(refusal_response(error))
-            with write_transaction():
-                _store(claim.key_id, response)
-            return response
-        except BaseException:
-            # No answer worth keeping (a fault, not a refusal): free the key so a retry runs.
-            try:
-                idempotency.release(claim.key_id)
-            except Exception:  # noqa: BLE001  (the database may be what failed; the claim times out)
-                current_app.logger.warning("could not release idempotency key %s", claim.key_id)
-            raise
+        fingerprint, scope = request_fingerprint(), request_scope()
+        # The view's services join this transaction, so the key, the change and the answer
+        # commit together; if anything fails before the commit, none of them exists.
+        with write_transaction(keep_loaded=True) as session:
+            taken = idempotency.take(
+                session,
+                g.actor.user_id,
+                scope,
+                key,
+                fingerprint,
+                wait_seconds=current_app.config["IDEMPOTENCY_WAIT_SECONDS"],
+            )
+            if taken.replay is not None:
+                return _replay(taken.replay)
+            response = _first_answer(view, args, kwargs)
+            headers = {n: response.headers[n] for n in STORED_HEADERS if n in response.headers}
+            idempotency.record(
+                session,
+                taken.key_id,
+                response.status_code,
+                response.get_data(as_text=True),
+                headers,
+            )
+        return response
 
     return wrapper
+
+
+def _first_answer(view, args, kwargs) -> Response:
+    try:
+        # A savepoint: a refused view's own work is undone, the key's row stays.
+        with write_transaction():
+            return current_app.make_response(view(*args, **kwargs))
+    except DomainError as refusal:
+        # A refusal is an answer too: the same request would be refused the same way.
+        return current_app.make_response(refusal_response(refusal))
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    response = Response(stored.body, status=stored.status, headers=stored.headers)
+    response.headers[REPLAYED_HEADER] = "true"
+    return response

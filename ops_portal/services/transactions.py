@@ -54,15 +54,23 @@ def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     """Commit everything done inside once at the end; roll all of it back on any exception.
 
     Inside another write_transaction (an idempotent request wrapping a service call) this one
-    joins it: its work is flushed, and committed or rolled back with the outer one.
+    joins it as a savepoint: its work is flushed and commits with the outer one, and if it
+    fails its own part is undone at once, so the outer transaction can still record the
+    refusal and commit.
 
     keep_loaded: objects keep the state this transaction committed instead of being expired
     (and reloaded later, when another request may already have changed them again)."""
     session = db.session
     if _write_intent.get():
         with _domain_errors():
-            yield session
-            session.flush()
+            savepoint = session.begin_nested()
+            try:
+                yield session
+                session.flush()
+            except BaseException:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
         return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction() entered with unflushed changes in the session")

@@ -48,6 +48,17 @@ class Server:
     base_url: str
     log_path: Path
     process: subprocess.Popen
+    requests_dir: Path  # a file per worker pid, a line per request it began (gunicorn pre_request)
+
+    def worker_serving(self, path: str) -> int:
+        """The pid of the worker that began serving a request for `path` (bounded wait)."""
+        deadline = time.monotonic() + READY_WITHIN
+        while time.monotonic() < deadline:
+            for mark in self.requests_dir.iterdir():
+                if path in mark.read_text().splitlines():
+                    return int(mark.name)
+            time.sleep(0.02)  # waiting for a request to arrive, bounded by READY_WITHIN
+        pytest.fail(f"no worker began serving {path} within {READY_WITHIN}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -78,7 +89,7 @@ def _listening_socket() -> socket.socket:
     return listener
 
 
-def _start_gunicorn(database_url: str, log_path: Path) -> Server:
+def _start_gunicorn(database_url: str, log_path: Path, **settings: str) -> Server:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -86,16 +97,23 @@ def _start_gunicorn(database_url: str, log_path: Path) -> Server:
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_COST": "1024",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **settings,
     }
     # Each worker leaves a mark once it has loaded the app, so a race starts only when all
-    # WORKERS processes can take part in it.
+    # WORKERS processes can take part in it; and a line for each request it begins, so a test
+    # knows which worker serves a request.
     ready_dir = log_path.parent / "workers-ready"
+    requests_dir = log_path.parent / "requests-begun"
     ready_dir.mkdir()
+    requests_dir.mkdir()
     config = log_path.parent / "gunicorn_test_conf.py"
     config.write_text(
         "import pathlib\n"
         "def post_worker_init(worker):\n"
         f"    (pathlib.Path({str(ready_dir)!r}) / str(worker.pid)).touch()\n"
+        "def pre_request(worker, req):\n"
+        f"    with open(pathlib.Path({str(requests_dir)!r}) / str(worker.pid), 'a') as mark:\n"
+        "        mark.write(req.path + '\\n')\n"
     )
     with _listening_socket() as listener, open(log_path, "ab") as log:
         port = listener.getsockname()[1]
@@ -115,7 +133,7 @@ def _start_gunicorn(database_url: str, log_path: Path) -> Server:
             stderr=subprocess.STDOUT,
         )
     # The child holds its own copies of the socket and the log; ours are closed.
-    server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    server = Server(f"http://127.0.0.1:{port}", log_path, process, requests_dir)
     try:
         _wait_until_ready(server, ready_dir)
     except BaseException:
@@ -150,16 +168,32 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def server(app, database_url, tmp_path):
-    """A real gunicorn (4 worker processes x 4 threads) serving the test's database. Depends on
-    `app`, so it is stopped before the database is emptied or its engine disposed."""
-    running = _start_gunicorn(database_url, tmp_path / "gunicorn.log")
+def start_server(app, database_url, tmp_path):
+    """start_server(**settings): a real gunicorn (4 worker processes x 4 threads) serving the
+    test's database, with these environment settings. Depends on `app`, so it is stopped
+    before the database is emptied or its engine disposed."""
+    started: list[Server] = []
+
+    def start(**settings: str) -> Server:
+        folder = tmp_path / f"server-{len(started)}"
+        folder.mkdir()
+        started.append(_start_gunicorn(database_url, folder / "gunicorn.log", **settings))
+        return started[-1]
+
     try:
-        yield running
+        yield start
     finally:
-        _stop(running.process)
-    log = running.log()
-    assert "Traceback" not in log and "unhandled error" not in log, log
+        for running in started:
+            _stop(running.process)
+    for running in started:
+        log = running.log()
+        assert "Traceback" not in log and "unhandled error" not in log, log
+
+
+@pytest.fixture
+def server(start_server):
+    """A real gunicorn (4 worker processes x 4 threads) serving the test's database."""
+    return start_server()
 
 
 # ---------------------------------------------------------------------------------- helpers
