@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from .config import from_environment, normalize_database_url
+from .domain.numbers import parse_whole_number
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .http.security import production_cookie_config
 
@@ -21,6 +22,9 @@ class AsciiIntegerConverter(IntegerConverter):
     scripts' digits, which int() reads, so /bookings/１ would be a second address of booking 1."""
 
     regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        return parse_whole_number(value, field="id")
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -10,6 +10,7 @@ from webargs.flaskparser import FlaskParser
 
 from ..domain.errors import InvalidInput, NotPermitted
 from ..domain.lifecycle import Actor
+from ..domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 
 
 def json_object() -> dict:
@@ -75,9 +76,9 @@ def expected_version(body: dict) -> int | None:
         text = header.strip()
         text = text.removeprefix("W/")
         text = text.strip('"')
-        if not (text.isascii() and text.isdigit()):
+        if not is_ascii_digits(text):
             raise InvalidInput(f"If-Match must be a booking version number, got {header!r}")
-        from_header = int(text)
+        from_header = parse_whole_number(text, field="If-Match", ceiling=LARGEST_ID)
     if from_body is not None and from_header is not None and from_body != from_header:
         raise InvalidInput("version and If-Match disagree")
     return from_body if from_body is not None else from_header

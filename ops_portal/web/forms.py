@@ -7,6 +7,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from ..domain.lifecycle import LIFECYCLE, Action
+from ..domain.numbers import is_ascii_digits
 from ..domain.text import MAX_LENGTHS
 
 CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
@@ -17,7 +18,7 @@ class DigitsField(IntegerField):
     " 7 " as a number; no form of ours ever sends those, so they are refused."""
 
     def process_formdata(self, valuelist):
-        if valuelist and valuelist[0] and not (valuelist[0].isascii() and valuelist[0].isdigit()):
+        if valuelist and valuelist[0] and not is_ascii_digits(valuelist[0]):
             self.data = None
             raise ValueError(self.gettext("Not a valid integer value."))
         super().process_formdata(valuelist)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..domain.numbers import is_ascii_digits
 from ..extensions import db, login_manager
 from ..models import User
 
@@ -9,7 +10,7 @@ from ..models import User
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (is_ascii_digits(user_id) and is_ascii_digits(version)):
         return None
     user = db.session.get(User, int(user_id))
     # A session minted before the last logout or password change is dead, and so is every

@@ -250,6 +250,8 @@ def test_the_archive_answers_odd_input_without_a_server_error(archive, login):
             {"q": "日本語 🧹"},
             {"q": "#"},
             {"q": "#99999999999999999999"},
+            {"q": "²"},  # a digit to str.isdigit(), not to int()
+            {"q": "#１"},
             {"page": "0"},
             {"page": "-3"},
             {"page": "abc"},

@@ -12,9 +12,10 @@ from sqlalchemy.orm import selectinload
 from ...domain.access import Read, can_view, require_read
 from ...domain.errors import InvalidInput, NotFound
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
+from ...domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider, User
-from .rules import MAX_ID, check_id, clean_text
+from .rules import check_id, clean_text
 
 # Lanes of the dispatch board: what needs doing, in the order a dispatcher works them.
 BOARD_LANES: tuple[Status, ...] = (
@@ -203,8 +204,10 @@ def archive(
                 )
             ),
         ]
-        if number.isdigit() and int(number) <= MAX_ID:
-            matches.append(Booking.id == int(number))
+        if is_ascii_digits(number):
+            # One past the largest id matches nothing, as a number that long names no booking.
+            booking_id = parse_whole_number(number, field="q", ceiling=LARGEST_ID + 1)
+            matches.append(Booking.id == booking_id)
         query = query.where(sa.or_(*matches))
     query = query.order_by(Booking.updated_at.desc(), Booking.id.desc())
     return _paginate(query, page, per_page)
@@ -218,7 +221,7 @@ def _with_timeline(query):
 def _page_number(page) -> int:
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise InvalidInput("page must be a positive whole number")
-    return min(page, MAX_ID)
+    return min(page, LARGEST_ID)
 
 
 def _paginate(query, page: int, per_page: int) -> Page:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...domain.errors import InvalidInput, NotFound
+from ...domain.numbers import LARGEST_ID
 from ...domain.text import has_control_characters, normalize_newlines
 
-MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer cannot exist; answer 404, not a driver error
 # The first API created bookings with no service named; they are general jobs.
 DEFAULT_SERVICE = "General service"
 
@@ -42,7 +42,7 @@ def time_window(start: datetime | None, end: datetime | None):
 def check_id(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an integer")
-    if not 1 <= value <= MAX_ID:
+    if not 1 <= value <= LARGEST_ID:
         raise NotFound(f"No {what.replace('_id', '').replace('_', ' ')} {value}")
     return value
 
