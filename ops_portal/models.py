@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .domain.lifecycle import ACTIVE, BookingFacts, Role, Status
+from .domain.lifecycle import ACTIVE, Action, BookingFacts, Role, Source, Status
 from .extensions import db
 
 
@@ -43,6 +43,20 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(str(v)) for v in sorted(values))})"
 
 
+def enum_type(enum: type, length: int = 16) -> sa.Enum:
+    """A StrEnum stored as its value in a VARCHAR (not a native database enum, so adding a value
+    needs no type migration) and read back as the enum member. Each table states the values it
+    allows in a CHECK constraint of its own (`_in`), so the constraint is the migrations'."""
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
 ACTIVE_SQL = _in("status", ACTIVE)
 
 
@@ -53,17 +67,13 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
-    role: Mapped[str] = mapped_column(sa.String(16))
+    role: Mapped[Role] = mapped_column(enum_type(Role))
     # Null for SYSTEM accounts: they act through API tokens only.
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     is_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
     # Bumped by logout and password change; sessions carrying an older one are dead.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    @property
-    def role_enum(self) -> Role:
-        return Role(self.role)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -120,7 +130,7 @@ class Booking(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default=Status.PENDING)
+    status: Mapped[Status] = mapped_column(enum_type(Status), default=Status.PENDING)
     customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
     provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
     # True while the current assignment came from a force-assign (it may double-book).
@@ -148,7 +158,7 @@ class Booking(db.Model):
 
     @property
     def facts(self) -> BookingFacts:
-        return BookingFacts(Status(self.status), self.customer_id, self.provider_id)
+        return BookingFacts(self.status, self.customer_id, self.provider_id)
 
 
 class BookingEvent(db.Model):
@@ -156,23 +166,26 @@ class BookingEvent(db.Model):
 
     __tablename__ = "booking_events"
     __table_args__ = (
+        sa.CheckConstraint(_in("action", Action), name="action_known"),
+        # Null on create passes too: a CHECK that is unknown for NULL holds.
+        sa.CheckConstraint(_in("from_status", Status), name="from_status_known"),
         sa.CheckConstraint(_in("to_status", Status), name="to_status_known"),
         sa.CheckConstraint(_in("actor_role", Role), name="actor_role_known"),
-        sa.CheckConstraint("source IN ('api', 'system', 'web')", name="source_known"),
+        sa.CheckConstraint(_in("source", Source), name="source_known"),
         sa.Index("ix_booking_events_booking_id_id", "booking_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"))
-    action: Mapped[str] = mapped_column(sa.String(16))
-    from_status: Mapped[str | None] = mapped_column(sa.String(16))
-    to_status: Mapped[str] = mapped_column(sa.String(16))
-    actor_role: Mapped[str] = mapped_column(sa.String(16))
+    action: Mapped[Action] = mapped_column(enum_type(Action))
+    from_status: Mapped[Status | None] = mapped_column(enum_type(Status))
+    to_status: Mapped[Status] = mapped_column(enum_type(Status))
+    actor_role: Mapped[Role] = mapped_column(enum_type(Role))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     forced: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
-    source: Mapped[str] = mapped_column(sa.String(8))
+    source: Mapped[Source] = mapped_column(enum_type(Source, length=8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     booking: Mapped[Booking] = relationship(back_populates="events")

@@ -148,3 +148,56 @@ def test_the_app_never_creates_tables_itself():
     assert offenders == [], "the schema must come from the migrations only:\n" + "\n".join(
         offenders
     )
+
+
+# ------------------------------------------------------------------ upgrades keep the data
+
+
+def _rows(table: str) -> list[tuple]:
+    with db.engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")]
+
+
+def _seed_through_the_app() -> None:
+    """Users, a booking and its events, written by the app at the current revision."""
+    from ops_portal.domain.lifecycle import Action, Actor, Role, Source
+    from ops_portal.services import accounts, bookings
+
+    (owner, _), (provider, _), (admin, _) = (
+        accounts.create_user(f"{role.lower()}@example.com", role.title(), role, with_token=False)
+        for role in (Role.CUSTOMER, Role.PROVIDER, Role.ADMIN)
+    )
+    booking = bookings.create_booking(Actor(Role.CUSTOMER, owner.id, Source.WEB), service="Tap")
+    dispatcher = Actor(Role.ADMIN, admin.id, Source.WEB)
+    bookings.perform_action(dispatcher, booking.id, Action.ASSIGN, provider_id=provider.id)
+    bookings.perform_action(Actor(Role.PROVIDER, provider.id), booking.id, Action.REJECT)
+
+
+def test_upgrading_from_0002_keeps_every_row_and_the_append_only_guards(migration_app):
+    upgrade(revision="0002")
+    _seed_through_the_app()
+    db.session.remove()
+    before = {table: _rows(table) for table in ("users", "bookings", "booking_events")}
+    assert [row[2] for row in before["booking_events"]] == ["create", "assign", "reject"]
+
+    upgrade()
+
+    assert {table: _rows(table) for table in before} == before
+    assert_at_head()
+    with db.engine.connect() as conn:
+        for statement in ("UPDATE booking_events SET reason = 'x'", "DELETE FROM booking_events"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only|not allowed"):
+                conn.exec_driver_sql(statement)
+            conn.rollback()
+        # The new constraints hold: an unknown action cannot be written, even bypassing the app.
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.exec_driver_sql(
+                "INSERT INTO booking_events (booking_id, action, from_status, to_status, "
+                "actor_role, forced, source, created_at) VALUES "
+                "(1, 'teleport', 'PENDING', 'ASSIGNED', 'ADMIN', false, 'web', CURRENT_TIMESTAMP)"
+            )
+        conn.rollback()
+
+    downgrade(revision="0002")
+    assert {table: _rows(table) for table in before} == before
+    assert APPEND_ONLY_TRIGGERS[db.engine.dialect.name] <= triggers()

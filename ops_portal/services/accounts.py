@@ -176,7 +176,7 @@ def actor_for_token(raw: str, source: Source = Source.API) -> Actor | None:
             session.execute(
                 sa.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
             )
-    return Actor(Role(row.role), row.id, source)
+    return Actor(row.role, row.id, source)
 
 
 def revoke_tokens(email: str) -> int:

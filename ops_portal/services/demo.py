@@ -89,7 +89,7 @@ def load(seed: int = 2026) -> dict:
     by_role: dict[Role, list[User]] = {}
     tokens = {}
     for user, token in created:
-        by_role.setdefault(Role(user.role), []).append(user)
+        by_role.setdefault(user.role, []).append(user)
         tokens[user.email] = token
     admin = Actor(Role.ADMIN, by_role[Role.ADMIN][0].id, Source.WEB)
     system = Actor(Role.SYSTEM, by_role[Role.SYSTEM][0].id, Source.SYSTEM)

@@ -16,7 +16,7 @@ HOME_ENDPOINT = {
 
 
 def current_actor() -> Actor:
-    return Actor(Role(current_user.role), current_user.id, Source.WEB)
+    return Actor(current_user.role, current_user.id, Source.WEB)
 
 
 def home_url(role: Role | str) -> str:

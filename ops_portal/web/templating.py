@@ -14,7 +14,6 @@ from ..domain.lifecycle import (
     STATUS_WORDS,
     Action,
     Availability,
-    Status,
     allowed_actions,
 )
 from ..services import providers
@@ -61,7 +60,6 @@ def register_template_helpers(app: Flask) -> None:
             "card_messages": card_messages,
             "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
-            "Status": Status,
         }
 
 

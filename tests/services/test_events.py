@@ -295,15 +295,24 @@ def test_a_failure_while_writing_the_event_rolls_back_the_whole_action(cast):
     assert_event_chain(booking.id)
 
 
-def test_an_event_the_database_rejects_leaves_the_booking_as_it_was(cast):
-    """An event violating a CHECK constraint (an unknown source) undoes the assignment too."""
+@pytest.mark.parametrize(
+    "odd_actor, refusal",
+    [
+        # A foreign key: the event's actor is no account. The database refuses the event.
+        (lambda cast: Actor(Role.ADMIN, 999_999), sa.exc.IntegrityError),
+        # An unknown source: the enum column refuses it before the database sees it.
+        (lambda cast: Actor(Role.ADMIN, cast.admin.user_id, source="fax"), sa.exc.StatementError),
+    ],
+    ids=["unknown-actor", "unknown-source"],
+)
+def test_an_event_the_database_rejects_leaves_the_booking_as_it_was(cast, odd_actor, refusal):
+    """An event that cannot be written undoes the assignment it records too."""
     booking = booking_in(cast, Status.PENDING)
     before, events_before = booking_state(booking.id), total_events()
-    odd_source = Actor(Role.ADMIN, cast.admin.user_id, source="fax")
 
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(refusal):
         bookings.perform_action(
-            odd_source, booking.id, Action.ASSIGN, provider_id=cast.provider.user_id
+            odd_actor(cast), booking.id, Action.ASSIGN, provider_id=cast.provider.user_id
         )
 
     assert booking_state(booking.id) == before
