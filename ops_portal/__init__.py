@@ -9,12 +9,19 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from .config import from_environment, normalize_database_url
+from .config import check_production_settings, from_environment, normalize_database_url
 from .domain.numbers import parse_whole_number
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .http.security import production_cookie_config
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+
+
+def resource_folder(name: str) -> str:
+    """templates/, static/ or migrations/: inside the package when installed from the wheel,
+    beside it in the repository."""
+    inside = PACKAGE / name
+    return str(inside if inside.is_dir() else PACKAGE.parent / name)
 
 
 class AsciiIntegerConverter(IntegerConverter):
@@ -30,15 +37,17 @@ class AsciiIntegerConverter(IntegerConverter):
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
+        instance_path=os.environ.get("OPS_PORTAL_INSTANCE_PATH") or None,
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=resource_folder("templates"),
+        static_folder=resource_folder("static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(from_environment(app.instance_path))
     if config:
         app.config.update(config)
     if app.config["PRODUCTION"]:
+        check_production_settings(app.config)
         app.config.update(production_cookie_config())
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
@@ -65,7 +74,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=resource_folder("migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)

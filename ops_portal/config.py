@@ -15,10 +15,37 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def _secret_key(instance_path: str) -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+class UnsafeConfiguration(RuntimeError):
+    """Settings production must not run with; the message says what to set instead."""
+
+
+def check_production_settings(config) -> None:
+    """With OPS_PORTAL_ENV=production, refuse to start rather than run weakened."""
+    problems = []
+    if not config.get("SECRET_KEY"):
+        problems.append(
+            "SECRET_KEY is not set: set it to a long random string, the same for every worker "
+            "(a key generated per machine would log everyone out on the next one)"
+        )
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        problems.append(
+            "RATELIMIT_STORAGE_URI is memory://: each worker would count failed logins on its "
+            "own, so with 4 workers the login limit is 4 times weaker; use "
+            "redis://host:6379/0"
+        )
+    if problems:
+        raise UnsafeConfiguration(
+            "Ops Portal will not start with OPS_PORTAL_ENV=production: " + "; ".join(problems)
+        )
+
+
+def _secret_key(instance_path: str, production: bool) -> str | None:
+    """SECRET_KEY from the environment, else (outside production) one generated once and kept
+    in the instance folder."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
+    if production:
+        return None  # refused by check_production_settings, never made up
     key_file = Path(instance_path) / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_hex(32))
@@ -28,10 +55,12 @@ def _secret_key(instance_path: str) -> str:
 
 def from_environment(instance_path: str) -> dict:
     default_db = "sqlite:///" + str(Path(instance_path) / "ops_portal.sqlite3")
+    production = os.environ.get("OPS_PORTAL_ENV", "") == "production"
     return {
-        # OPS_PORTAL_ENV=production: HTTPS-only __Host- cookies and HSTS (ops_portal.http.security).
-        "PRODUCTION": os.environ.get("OPS_PORTAL_ENV", "") == "production",
-        "SECRET_KEY": _secret_key(instance_path),
+        # OPS_PORTAL_ENV=production: HTTPS-only __Host- cookies and HSTS (ops_portal.http.security),
+        # and no start with unsafe settings (check_production_settings).
+        "PRODUCTION": production,
+        "SECRET_KEY": _secret_key(instance_path, production),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
             os.environ.get("DATABASE_URL", default_db)
         ),

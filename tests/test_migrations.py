@@ -186,7 +186,7 @@ def test_upgrading_from_0002_keeps_every_row_and_the_append_only_guards(migratio
     assert_at_head()
     with db.engine.connect() as conn:
         for statement in ("UPDATE booking_events SET reason = 'x'", "DELETE FROM booking_events"):
-            with pytest.raises(sa.exc.DBAPIError, match="append-only|not allowed"):
+            with pytest.raises(sa.exc.DBAPIError, match=r"append-only|not allowed"):
                 conn.exec_driver_sql(statement)
             conn.rollback()
         # The new constraints hold: an unknown action cannot be written, even bypassing the app.
