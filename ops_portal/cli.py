@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from . import reference
 from .domain.errors import DomainError
 from .services import accounts, demo, idempotency
 
@@ -130,7 +132,30 @@ def purge_idempotency_keys():
     _emit({"purged": idempotency.purge_expired()})
 
 
+docs_group = AppGroup("docs", help="The tables in docs/ that are rendered from the code.")
+
+
+@docs_group.command("write", with_appcontext=False)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def write_docs(root):
+    """Render the lifecycle and access tables into docs/; prints what changed."""
+    for path in reference.write_documents(root):
+        click.echo(f"rewrote {path}")
+
+
+@docs_group.command("check", with_appcontext=False)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def check_docs(root):
+    """Fail if a document's rendered tables no longer match the code."""
+    stale = reference.stale_documents(root)
+    if stale:
+        raise click.ClickException(
+            f"stale: {', '.join(stale)}; run `flask --app ops_portal docs write`"
+        )
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_command)
     app.cli.add_command(idempotency_group)
+    app.cli.add_command(docs_group)

@@ -84,7 +84,8 @@ class User(UserMixin, db.Model):
 
 
 class Customer(db.Model):
-    """A user's customer profile; its id is the user's id (SPEC §7: actor_id == customer_id)."""
+    """A user's customer profile; its id is the user's id, so a customer's actor_id is their
+    customer_id."""
 
     __tablename__ = "customers"
 
@@ -97,7 +98,8 @@ class Customer(db.Model):
 
 
 class Provider(db.Model):
-    """A user's provider profile; its id is the user's id (SPEC §7: actor_id == provider_id)."""
+    """A user's provider profile; its id is the user's id, so a provider's actor_id is their
+    provider_id."""
 
     __tablename__ = "providers"
 
@@ -119,7 +121,8 @@ class Booking(db.Model):
         sa.Index("ix_bookings_status_created_at", "status", "created_at"),
         sa.Index("ix_bookings_provider_id_status", "provider_id", "status"),
         sa.Index("ix_bookings_customer_id_created_at", "customer_id", "created_at"),
-        # Backstop for SPEC §6.1: one non-forced active booking per provider, in the database.
+        # Backstop of the availability rule, in the database: one non-forced active booking per
+        # provider.
         sa.Index(
             "uq_bookings_one_active_per_provider",
             "provider_id",

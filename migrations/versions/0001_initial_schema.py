@@ -196,7 +196,7 @@ def downgrade():
     op.drop_table("users")
 
 
-# Events are append-only and bookings are never deleted: the database itself refuses it (SPEC §3).
+# Events are append-only and bookings are never deleted: the database itself refuses it.
 SQLITE_GUARDS = {
     "booking_events_no_update": "BEFORE UPDATE ON booking_events",
     "booking_events_no_delete": "BEFORE DELETE ON booking_events",

@@ -1,1 +1,1 @@
-"""The JSON API (SPEC §7) under /api, authenticated by bearer tokens."""
+"""The JSON API under /api, authenticated by bearer tokens (docs/api.md)."""

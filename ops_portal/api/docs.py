@@ -20,7 +20,7 @@ API_SPEC = {
     "OPENAPI_JSON_PATH": "openapi.json",
     "API_SPEC_OPTIONS": {
         "info": {
-            "description": "The booking lifecycle of Ops Portal (SPEC §7). Every request carries "
+            "description": "The booking lifecycle of Ops Portal. Every request carries "
             "`Authorization: Bearer <token>` (`flask users token EMAIL` issues one). Errors are "
             "JSON: `error` names the kind for machines, `detail` says it in words.",
         },

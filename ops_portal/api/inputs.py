@@ -58,7 +58,8 @@ class ApiArgumentsParser(FlaskParser):
 
 
 def check_body_actor(body: dict, actor: Actor) -> None:
-    """The seed's actor_role / actor_id fields are accepted only when they match the token."""
+    """The actor_role / actor_id fields older clients send are accepted only when they match the
+    token: identity comes from the credentials, never from the body."""
     if "actor_role" in body and (body["actor_role"] or "").strip().upper() != actor.role:
         raise NotPermitted(
             f"actor_role {body['actor_role']!r} does not match your credentials ({actor.role})"

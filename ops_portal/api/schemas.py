@@ -36,8 +36,8 @@ class StrictSchema(ma.Schema):
         unknown = ma.RAISE
 
 
-class SeedActorFields(StrictSchema):
-    """SPEC §7's seed bodies name their actor; accepted only when it matches the token."""
+class ActorFields(StrictSchema):
+    """Bodies of the first API version named their actor: accepted when it matches the token."""
 
     actor_role = fields.String(
         allow_none=True, **described("Optional; must match the token's role.", example="ADMIN")
@@ -47,7 +47,7 @@ class SeedActorFields(StrictSchema):
     )
 
 
-class CreateBookingBody(SeedActorFields):
+class CreateBookingBody(ActorFields):
     customer_id = fields.Integer(
         strict=True, allow_none=True, **described("Optional; must be the calling customer's id.")
     )
@@ -105,7 +105,7 @@ def action_body(action: Action) -> type[ma.Schema]:
             strict=True, allow_none=True, **described("The provider to assign. Required.")
         )
     name = "".join(part.title() for part in action.value.split("-")) + "Body"
-    return SeedActorFields.from_dict(body, name=name)
+    return ActorFields.from_dict(body, name=name)
 
 
 class EventSchema(ma.Schema):

@@ -195,7 +195,7 @@ for _action in BOOKING_ACTIONS:
 @refusals(*WRITE_REFUSALS)
 @api.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
 def admin_cancel(body: dict, booking_id: int):
-    """Force-cancel (the seed's name for it)
+    """Force-cancel (its first API name)
 
     The same as `POST /api/bookings/{booking_id}/force-cancel`: dispatchers only."""
     return _perform(body, booking_id, Action.FORCE_CANCEL)

@@ -1,4 +1,4 @@
-"""The booking lifecycle (SPEC §2) as data.
+"""The booking lifecycle as data (docs/lifecycle.md is rendered from it).
 
 Everything else derives from `LIFECYCLE`: the service guard, the buttons a person sees, the API's
 action routes and the tests' matrix. Nothing here imports Flask or SQLAlchemy.
