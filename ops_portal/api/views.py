@@ -15,6 +15,7 @@ from ..extensions import db
 from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
 from ..services import accounts, bookings, providers
 from ..services.idempotency import KEY_PATTERN
+from .errors import json_refusal, register_refusals
 from .inputs import ApiArgumentsParser, check_body_actor, expected_version
 from .schemas import (
     BookingSchema,
@@ -33,6 +34,9 @@ class Api(ApiBlueprint):
 
 api = Api("api", __name__, url_prefix="/api", description="Bookings, their events, providers.")
 health = Blueprint("health", __name__)
+register_refusals(api)
+# A refusal is an answer too: stored with its Idempotency-Key and replayed like a success.
+idempotent_api = idempotent(refusal=json_refusal)
 
 
 # What each refusal means here; every operation documents the ones it can give.
@@ -99,7 +103,7 @@ def _with_etag(booking, status: int = 200, **headers):
 
 
 @api.post("/bookings/", strict_slashes=False)
-@idempotent
+@idempotent_api
 @api.arguments(CreateBookingBody, required=False)
 @api.response(201, BookingWithEventsSchema, headers={**ETAG, **LOCATION})
 @refusals(*WRITE_REFUSALS)
@@ -181,7 +185,7 @@ def _action_view(action: Action):
     documented = refusals(*WRITE_REFUSALS)(documented)
     documented = api.response(200, BookingWithEventsSchema, headers=ETAG)(documented)
     documented = api.arguments(action_body(action), required=False)(documented)
-    api.post(f"/bookings/<int:booking_id>/{action.value}")(idempotent(documented))
+    api.post(f"/bookings/<int:booking_id>/{action.value}")(idempotent_api(documented))
 
 
 for _action in BOOKING_ACTIONS:
@@ -189,7 +193,7 @@ for _action in BOOKING_ACTIONS:
 
 
 @api.post("/bookings/<int:booking_id>/cancel/admin")
-@idempotent
+@idempotent_api
 @api.arguments(action_body(Action.FORCE_CANCEL), required=False)
 @api.response(200, BookingWithEventsSchema, headers=ETAG)
 @refusals(*WRITE_REFUSALS)

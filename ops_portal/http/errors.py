@@ -8,7 +8,6 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
-from ..api.schemas import booking_only
 from ..domain.errors import (
     ConflictInFlight,
     DomainError,
@@ -74,17 +73,10 @@ def error_page(detail: str, status: int):
     return render_template("error.html", status=status, detail=detail), status
 
 
-def refusal_response(error: DomainError):
-    """A domain error as its answer: JSON for the API (with the booking as it now is, when the
-    refusal concerns one), the error page or an alert for the pages."""
-    status = status_for(error)
-    if not wants_json():
-        return error_page(error.detail, status)
-    extra = {"booking": booking_only.dump(error.booking)} if error.booking is not None else {}
-    response = json_error(status, error.code, error.detail, **extra)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="ops-portal"'
-    return response
+def page_refusal(error: DomainError):
+    """A domain error on a page: the error page, or an alert for htmx. (The API answers its own
+    in JSON, api.errors; a refused card action shows inside its card, web.cards.)"""
+    return error_page(error.detail, status_for(error))
 
 
 def unavailable_response():
@@ -100,7 +92,7 @@ def unavailable_response():
 
 
 def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(DomainError, refusal_response)
+    app.register_error_handler(DomainError, page_refusal)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

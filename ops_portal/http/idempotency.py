@@ -9,6 +9,7 @@ IDEMPOTENCY_WAIT_SECONDS gets 409. Requests without a key behave as before."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import wraps
 
 from flask import Response, current_app, g, request, url_for
@@ -16,7 +17,6 @@ from flask import Response, current_app, g, request, url_for
 from ..domain.errors import DomainError
 from ..services import idempotency
 from ..services.transactions import write_transaction
-from .errors import refusal_response
 from .htmx import is_htmx
 
 KEY_HEADER = "Idempotency-Key"
@@ -61,8 +61,15 @@ def request_scope() -> str:
     return scope + " (htmx)" if is_htmx() else scope
 
 
-def idempotent(view):
-    """Run the view at most once per (user, endpoint, key)."""
+def idempotent(view=None, *, refusal: Callable[[DomainError], object] | None = None):
+    """Run the view at most once per (user, endpoint, key).
+
+    `refusal` renders a domain error the view raises, and that answer is stored like any other
+    (the same request would be refused the same way). Without it, an error raised by the view
+    stores nothing and propagates: views that render their own refusals (the card actions)
+    return them as answers."""
+    if view is None:
+        return lambda view: idempotent(view, refusal=refusal)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -83,7 +90,7 @@ def idempotent(view):
             )
             if taken.replay is not None:
                 return _replay(taken.replay)
-            response = _first_answer(view, args, kwargs)
+            response = _first_answer(view, args, kwargs, refusal)
             headers = {n: response.headers[n] for n in STORED_HEADERS if n in response.headers}
             idempotency.record(
                 session,
@@ -97,14 +104,15 @@ def idempotent(view):
     return wrapper
 
 
-def _first_answer(view, args, kwargs) -> Response:
+def _first_answer(view, args, kwargs, refusal) -> Response:
     try:
         # A savepoint: a refused view's own work is undone, the key's row stays.
         with write_transaction():
             return current_app.make_response(view(*args, **kwargs))
-    except DomainError as refusal:
-        # A refusal is an answer too: the same request would be refused the same way.
-        return current_app.make_response(refusal_response(refusal))
+    except DomainError as error:
+        if refusal is None:
+            raise
+        return current_app.make_response(refusal(error))
 
 
 def _replay(stored: idempotency.StoredResponse) -> Response:
