@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from ...domain.access import Read, can_view, require_read
-from ...domain.errors import InvalidInput, NotFound
+from ...domain.access import READ_RULES, Read, can_view, require_read
+from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ...extensions import db
@@ -64,7 +64,7 @@ def booking_for_card(actor: Actor, booking_id: int) -> Booking:
     explains itself in the card instead of an error page."""
     booking = _load(booking_id)
     if not can_view(booking.facts, actor) and not was_ever_assigned(booking.id, actor):
-        require_read(actor, Read.BOOKING, booking.facts)
+        raise NotPermitted(READ_RULES[Read.BOOKING].refusal)
     return booking
 
 
