@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from . import reference
 from .domain.errors import DomainError
@@ -100,8 +100,14 @@ def revoke_tokens(email):
 
 @click.command("demo")
 @click.option("--reset", is_flag=True, help="rebuild the database first (all data is lost)")
+@with_appcontext
 def demo_command(reset):
     """Load demo accounts and bookings in every status; print the logins."""
+    if current_app.config["PRODUCTION"]:
+        raise click.ClickException(
+            "demo data is refused with OPS_PORTAL_ENV=production: it would mix made-up accounts "
+            "with real ones, and --reset deletes every row"
+        )
     if reset:
         demo.reset()
     if demo.has_data():

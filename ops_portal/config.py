@@ -27,10 +27,12 @@ def check_production_settings(config) -> None:
             "SECRET_KEY is not set: set it to a long random string, the same for every worker "
             "(a key generated per machine would log everyone out on the next one)"
         )
-    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "")
+    if storage in ("", "memory://") or storage.startswith("memory://"):
+        # Empty too: Flask-Limiter then falls back to memory.
         problems.append(
-            "RATELIMIT_STORAGE_URI is memory://: each worker would count failed logins on its "
-            "own, so with 4 workers the login limit is 4 times weaker; use "
+            f"RATELIMIT_STORAGE_URI is {storage or 'empty'}, which keeps failed-login counts in "
+            "each worker's memory, so with 4 workers the login limit is 4 times weaker; use "
             "redis://host:6379/0"
         )
     if problems:

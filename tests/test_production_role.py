@@ -1,7 +1,7 @@
-"""README § Production: the app runs on PostgreSQL as a role that may only SELECT and INSERT
-events. The grants are read from the README itself, so the document and the test cannot part:
-with exactly those grants the whole lifecycle works (pages, API, idempotency keys, purge), and
-the database refuses the role any change to the audit trail."""
+"""docs/operations.md § Production: the app runs on PostgreSQL as a role that may only SELECT and
+INSERT events. The grants are read from that document itself, so the document and the test
+cannot part: with exactly those grants the whole lifecycle works (pages, API, idempotency keys,
+purge), and the database refuses the role any change to the audit trail."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL")
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_ROLE = "ops_portal_app"
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+DOCUMENTED_ROLE = "ops_portal_app"
 
 
-def readme_grants() -> list[str]:
-    production = README.read_text().split("## Production", 1)[1]
+def documented_grants() -> list[str]:
+    production = OPERATIONS.read_text().split("## Production", 1)[1]
     block = re.search(r"```sql\n(.*?)```", production, re.DOTALL).group(1)
     return [line.strip() for line in block.splitlines() if line.strip().upper().startswith("GRANT")]
 
@@ -42,8 +42,8 @@ def app_as_restricted_role():
     admin = sa.create_engine(owner_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
-        for grant in readme_grants():
-            conn.exec_driver_sql(grant.replace(README_ROLE, f'"{role}"'))
+        for grant in documented_grants():
+            conn.exec_driver_sql(grant.replace(DOCUMENTED_ROLE, f'"{role}"'))
     admin.dispose()
     app = make_app(sa.make_url(owner_url).set(username=role).render_as_string(False))
     try:
@@ -59,7 +59,7 @@ def app_as_restricted_role():
         server.dispose()
 
 
-def test_the_readme_grants_run_the_app_and_keep_the_trail_append_only(app_as_restricted_role):
+def test_the_documented_grants_run_the_app_and_keep_the_trail_append_only(app_as_restricted_role):
     from ops_portal.services import accounts, idempotency
 
     app = app_as_restricted_role

@@ -42,8 +42,11 @@ def test_production_without_a_secret_key_or_shared_limits_refuses_to_start(produ
     assert not (tmp_path / "instance" / "secret_key").exists(), "no key may be made up"
 
 
-def test_production_with_a_key_but_memory_limits_names_only_the_limits(production):
+@pytest.mark.parametrize("storage", ["memory://", "", None], ids=["memory", "empty", "unset"])
+def test_production_with_a_key_but_per_process_limits_names_only_the_limits(production, storage):
     production.setenv("SECRET_KEY", "a-long-random-production-secret")
+    if storage is not None:  # empty: Flask-Limiter would fall back to memory
+        production.setenv("RATELIMIT_STORAGE_URI", storage)
 
     with pytest.raises(UnsafeConfiguration) as refused:
         create_app()
@@ -89,3 +92,29 @@ def test_the_command_line_says_why_it_will_not_start(production):
     assert result.returncode != 0
     assert "will not start with OPS_PORTAL_ENV=production" in result.stderr
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_demo_data_is_refused_in_production_and_reset_deletes_nothing(production, tmp_path):
+    production.setenv("SECRET_KEY", "a-long-random-production-secret")
+    production.setenv("RATELIMIT_STORAGE_URI", REDIS_URL)
+    flask = [sys.executable, "-m", "flask", "--app", "ops_portal"]
+    run = {"cwd": ROOT, "capture_output": True, "text": True, "timeout": 120}
+    assert subprocess.run([*flask, "db", "upgrade"], env=dict(os.environ), **run).returncode == 0
+    made = subprocess.run(
+        [*flask, "users", "create", "ana@example.com", "--name", "Ana", "--role", "ADMIN"],
+        env=dict(os.environ),
+        **run,
+    )
+    assert made.returncode == 0, made.stderr
+
+    for command in (["demo"], ["demo", "--reset"]):
+        refused = subprocess.run([*flask, *command], env=dict(os.environ), **run)
+        assert refused.returncode != 0
+        assert "demo data is refused with OPS_PORTAL_ENV=production" in refused.stderr
+
+    app = create_app()
+    with app.app_context():
+        from ops_portal.services import accounts
+
+        assert accounts.user_by_email("ana@example.com") is not None  # nothing was wiped
+        assert accounts.user_by_email("admin@example.com") is None  # no demo accounts
