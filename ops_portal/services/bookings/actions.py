@@ -92,9 +92,11 @@ def perform_action(
     check_id(booking_id, "booking_id")
 
     with write_transaction(keep_loaded=True) as session:
-        booking = _lock_booking(session, booking_id)
+        booking = _locked(session, Booking, booking_id, "booking")
         _guard(booking, actor, action, expected_version, reason)
-        new_provider = _lock_provider(session, provider_id) if rule.takes_provider else None
+        new_provider = (
+            _locked(session, Provider, provider_id, "provider") if rule.takes_provider else None
+        )
         if new_provider is not None:
             _guard_provider(session, booking, new_provider, rule.checks_availability)
 
@@ -177,23 +179,16 @@ def _seen(booking: Booking, actor: Actor) -> Booking | None:
     return booking if can_view(booking.facts, actor) else None
 
 
-def _lock_booking(session: Session, booking_id: int) -> Booking:
-    booking = session.execute(
-        sa.select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking)
+def _locked(session: Session, model, row_id: int, what: str):
+    """The row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL; SQLite's write
+    lock already serializes writers). Locking the provider serializes assigns to them, so the
+    availability check that follows sees every earlier one."""
+    row = session.execute(
+        sa.select(model).where(model.id == row_id).with_for_update(of=model)
     ).scalar_one_or_none()
-    if booking is None:
-        raise NotFound(f"No booking {booking_id}")
-    return booking
-
-
-def _lock_provider(session: Session, provider_id: int) -> Provider:
-    # Serializes assigns to one provider on PostgreSQL; the availability check follows the lock.
-    provider = session.execute(
-        sa.select(Provider).where(Provider.id == provider_id).with_for_update(of=Provider)
-    ).scalar_one_or_none()
-    if provider is None:
-        raise NotFound(f"No provider {provider_id}")
-    return provider
+    if row is None:
+        raise NotFound(f"No {what} {row_id}")
+    return row
 
 
 def _active_booking_ids(session: Session, provider_id: int) -> list[int]:
