@@ -10,6 +10,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from tests.support.browser import poll_handled, start_poll
+
 try:
     from playwright.sync_api import expect
 except ImportError:  # the `browser` fixture skips these tests (or fails them when required)
@@ -54,28 +56,9 @@ def assert_touch_targets(page, controls) -> None:
         assert height >= MIN_TOUCH_TARGET, f"{label!r} is {height:.0f} px high"
 
 
-def start_poll(page, region: str) -> None:
-    """Send the polling region's request now, as its `every Ns` trigger would (same element,
-    same URL, same swap), instead of waiting out the interval; `poll_handled` waits for htmx
-    to have dealt with the answer (swapped it, or decided not to)."""
-    page.evaluate(
-        """region => {
-        const elt = document.querySelector(region);
-        window.__pollHandled = false;
-        htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, target: elt, swap: "outerHTML"})
-            .then(() => { window.__pollHandled = true; });
-    }""",
-        region,
-    )
-
-
-def poll_handled(page) -> None:
-    page.wait_for_function("() => window.__pollHandled")
-
-
 def test_customer_books_and_cancels_in_place(journey):
-    page = journey.open("customer")
-    journey.log_in(page, "customer")
+    page = journey.open("owner")
+    journey.log_in(page, "owner")
     expect(page.get_by_role("heading", name="No bookings yet")).to_be_visible()
     journey.shot(page, "customer-no-bookings")
 
@@ -115,10 +98,10 @@ def test_customer_books_and_cancels_in_place(journey):
 
 def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(journey):
     server = journey.server
-    provider = server.people["provider"]
+    provider, provider_id = server.person("provider"), server.user_id("provider")
 
-    customer = journey.open("customer")
-    journey.log_in(customer, "customer")
+    customer = journey.open("owner")
+    journey.log_in(customer, "owner")
     booking_id = book_through_form(journey, customer)
     expect(customer.locator(f"#booking-{booking_id}")).to_have_attribute("data-status", "PENDING")
     journey.shot(customer, "customer-booked")
@@ -145,7 +128,7 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     # Out-of-band: the lane counts and the provider panel follow the card.
     expect(admin.locator("#lane-count-PENDING")).to_have_text("0")
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("1")
-    expect(admin.locator(f"#provider-panel #provider-{provider.id}")).to_contain_text("Busy")
+    expect(admin.locator(f"#provider-panel #provider-{provider_id}")).to_contain_text("Busy")
     journey.shot(admin, "admin-assigned")
 
     # The provider works it from a phone, with one thumb.
@@ -236,7 +219,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     assigned_on_board = admin.locator(f"#booking-{booking_id}[data-status=ASSIGNED]")
     expect(assigned_on_board).to_have_count(0)
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
-    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+    expect(admin.locator(f"#provider-{journey.server.user_id('provider')}")).to_contain_text(
         "Available"
     )
 
@@ -250,7 +233,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     # the cancel on screen.
     expect(assigned_on_board).to_have_count(0)
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
-    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+    expect(admin.locator(f"#provider-{journey.server.user_id('provider')}")).to_contain_text(
         "Available"
     )
 

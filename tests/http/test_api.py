@@ -15,7 +15,7 @@ from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking
 from ops_portal.services import bookings
-from tests.conftest import assert_event_chain, booking_in, booking_state
+from tests.support.builders import assert_event_chain, booking_in, booking_state
 
 BOOKING_KEYS = {
     "id",

@@ -14,7 +14,8 @@ from schemathesis.config import PositiveDataAcceptanceConfig
 
 from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
-from tests.conftest import booking_in, make_app
+from tests.support.builders import booking_in
+from tests.support.databases import make_app
 
 # The document does not depend on the database; the calls go to each test's own app.
 contract = schemathesis.openapi.from_wsgi("/api/openapi.json", make_app("sqlite://"))

@@ -30,7 +30,8 @@ from ops_portal.domain.catalog import SERVICES
 from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.services import accounts, bookings
-from tests.http.page_support import HOME, HTMX, PASSWORD, PEOPLE, Page
+from tests.support.pages import HOME, HTMX, Page
+from tests.support.people import PASSWORD, PERSON
 
 API_ACTORS = (
     "anonymous",
@@ -591,7 +592,7 @@ def run_cell(
                 "csrf_token": csrf,
             }
     elif kind == "login":
-        kwargs["data"] = {"email": PEOPLE["owner"][0], "password": PASSWORD, "csrf_token": csrf}
+        kwargs["data"] = {"email": PERSON["owner"].email, "password": PASSWORD, "csrf_token": csrf}
     elif kind == "logout":
         kwargs["data"] = {"csrf_token": csrf}
     elif method == "POST":
@@ -706,7 +707,7 @@ def test_authorization_sweep(app, people, login):
     for who, client in clients.items():
         if who != "anonymous":
             csrf[who] = Page(client.get(HOME[who])).csrf_token
-    tokens = {who: accounts.issue_token(PEOPLE[who][0]) for who in PEOPLE}
+    tokens = {who: accounts.issue_token(PERSON[who].email) for who in PERSON}
     world = World(app, people, clients, csrf, tokens, app.test_client(), shared={})
     world.shared = {v: world.new_booking(v, Status.ASSIGNED) for v in ("A", "B")}
 

@@ -14,14 +14,10 @@ from ops_portal.domain.lifecycle import Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts
-from tests.conftest import make_app
-from tests.http.page_support import (
-    PASSWORD,
-    Page,
-    booking_form,
-    bulk_bookings,
-    count_bookings,
-)
+from tests.support.builders import bulk_bookings, count_bookings
+from tests.support.databases import make_app
+from tests.support.pages import Page, booking_form
+from tests.support.people import PASSWORD
 
 ZONE = ZoneInfo("Europe/Berlin")
 
