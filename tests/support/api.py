@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 from flask.testing import FlaskClient
 
-from ops_portal.domain.lifecycle import Status
+from ops_portal.domain.lifecycle import BOOKING_ACTIONS, Status
 from tests.support.builders import booking_state
 from tests.support.people import Cast
 
@@ -25,6 +25,16 @@ BOOKING_KEYS = {
     "created_at",
     "updated_at",
 }
+# Every route of the API, {id} a booking's and {provider} a provider's.
+API_ENDPOINTS = [
+    ("POST", "/api/bookings/"),
+    ("GET", "/api/bookings/{id}"),
+    ("GET", "/api/bookings/{id}/events"),
+    *[("POST", f"/api/bookings/{{id}}/{action.value}") for action in BOOKING_ACTIONS],
+    ("POST", "/api/bookings/{id}/cancel/admin"),
+    ("GET", "/api/providers/{provider}/bookings"),
+    ("GET", "/api/admin/providers"),
+]
 # A create request the idempotency tests repeat.
 CREATE_BODY = {"service": "Leaking tap", "address": "1 Retry Road"}
 EVENT_KEYS = {
