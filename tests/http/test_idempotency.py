@@ -39,6 +39,12 @@ KEY_TTL = timedelta(hours=24)
 # ------------------------------------------------------------------------------------ helpers
 
 
+def create_twice(api, key: str | None, *, again_to: str = "/api/bookings/"):
+    """The owner's create sent twice with the same key (the second time to `again_to`)."""
+    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    return first, api.post(again_to, as_="owner", json=CREATE_BODY, key=key)
+
+
 def set_key_created_at(key: str, when) -> None:
     db.session.rollback()
     with db.session.begin():
@@ -78,8 +84,7 @@ def test_a_repeated_create_with_the_same_key_makes_one_booking_and_replays_the_f
     api, cast
 ):
     key = new_key()
-    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
-    second = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    first, second = create_twice(api, key)
 
     assert first.status_code == 201, first.get_json()
     assert_replay_of(first, second)
@@ -89,8 +94,7 @@ def test_a_repeated_create_with_the_same_key_makes_one_booking_and_replays_the_f
 
 def test_a_retry_to_the_same_route_without_its_trailing_slash_is_the_same_request(api, cast):
     key = new_key()
-    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
-    second = api.post("/api/bookings", as_="owner", json=CREATE_BODY, key=key)
+    first, second = create_twice(api, key, again_to="/api/bookings")
 
     assert first.status_code == 201, first.get_json()
     assert_replay_of(first, second)
@@ -102,8 +106,7 @@ def test_a_repeated_accept_with_the_same_key_records_one_event(api, cast):
     path, key = f"/api/bookings/{booking.id}/accept", new_key()
     body = {"version": booking.version}
 
-    first = api.post(path, as_="provider", json=body, key=key)
-    second = api.post(path, as_="provider", json=body, key=key)
+    first, second = (api.post(path, as_="provider", json=body, key=key) for _ in range(2))
 
     assert first.status_code == 200 and first.get_json()["status"] == Status.IN_PROGRESS
     assert_replay_of(first, second)
@@ -161,8 +164,7 @@ def test_the_same_key_on_another_endpoint_or_by_another_user_acts_independently(
 
 
 def test_requests_without_a_key_are_each_executed(api, cast):
-    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY)
-    second = api.post("/api/bookings/", as_="owner", json=CREATE_BODY)
+    first, second = create_twice(api, key=None)
 
     assert (first.status_code, second.status_code) == (201, 201)
     assert "Idempotent-Replayed" not in second.headers
@@ -190,8 +192,7 @@ def test_an_invalid_key_is_refused_with_400_and_nothing_is_created(api, cast, ke
 
 def test_the_longest_allowed_key_with_every_allowed_character_works(api, cast):
     key = ("aZ09-_.:~+/=" * 30)[:255]
-    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
-    second = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    first, second = create_twice(api, key)
 
     assert first.status_code == 201
     assert_replay_of(first, second)

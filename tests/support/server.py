@@ -88,6 +88,11 @@ def _lines(folder: Path) -> list[str]:
     return [line for mark in folder.iterdir() for line in mark.read_text().splitlines()]
 
 
+# Each a file per worker pid: a worker that has loaded the app (gunicorn's post_worker_init);
+# a line per request it began (pre_request) and per request it ended (post_request).
+MARK_FOLDERS = ("workers-ready", "requests-begun", "requests-ended")
+
+
 @dataclass
 class Server:
     base_url: str
@@ -95,22 +100,9 @@ class Server:
     process: subprocess.Popen
     log_offset: int = 0  # where this test's part of the log begins
 
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "gunicorn.log"
-
-    @property
-    def begun(self) -> Path:
-        """A file per worker pid, a line per request it began (gunicorn's pre_request)."""
-        return self.folder / "requests-begun"
-
-    @property
-    def ended(self) -> Path:
-        return self.folder / "requests-ended"
-
-    @property
-    def ready(self) -> Path:
-        return self.folder / "workers-ready"
+    def __post_init__(self):
+        self.log_path = self.folder / "gunicorn.log"
+        self.ready, self.begun, self.ended = (self.folder / name for name in MARK_FOLDERS)
 
     def worker_serving(self, path: str) -> int:
         """The pid of the worker that began serving a request for `path` (bounded wait)."""
@@ -209,7 +201,7 @@ def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **settings,
     }
-    marks = [folder / "workers-ready", folder / "requests-begun", folder / "requests-ended"]
+    marks = [folder / name for name in MARK_FOLDERS]
     for mark_folder in marks:
         mark_folder.mkdir()
     hooks = folder / "gunicorn_hooks.py"
