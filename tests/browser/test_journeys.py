@@ -6,11 +6,12 @@ visit land in artifacts/<journey>/<backend>/ (phone and desktop size) for a pers
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
 
-from tests.support.browser import poll_handled, start_poll
+from tests.support.browser import pause_clock, poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -152,9 +153,17 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     expect(job).to_have_attribute("data-status", "IN_PROGRESS")
     assert_touch_targets(phone, phone.locator(tappable))
     journey.shot(phone, "provider-in-progress")
-    job.get_by_role("button", name="Complete").tap()
-    expect(job).to_have_attribute("data-status", "COMPLETED")
-    expect(job.get_by_test_id("status")).to_have_text("Completed")
+    # The action answers with the card, done; then the queue redraws and the finished job
+    # leaves it. The card on screen may already be gone by the time anyone looks, so what the
+    # action showed is read from its own answer.
+    with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/complete")) as answer:
+        job.get_by_role("button", name="Complete").tap()
+    assert answer.value.status == 200
+    completed = answer.value.text()
+    assert f'id="booking-{booking_id}"' in completed and 'data-status="COMPLETED"' in completed
+    assert re.search(r'data-testid="status">\s*Completed\s*<', completed), completed
+    expect(job).to_have_count(0)
+    expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-completed")
 
     customer.reload()
@@ -187,6 +196,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     journey.shot(admin, "admin-board")
 
     phone = journey.open("provider", phone=True)
+    phone.clock.install()  # before the page loads: its timers are then the test's to stop
     journey.log_in(phone, "provider")
     job = phone.locator(f".current-job #booking-{booking_id}")
     expect(job).to_have_attribute("data-status", "ASSIGNED")
@@ -238,6 +248,10 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     )
 
     journey.expect_refusal(409)
+    # From here the phone's clock stands still: the queue's own 10 s poll cannot come in while
+    # the refusal is on screen (it would use up the one refresh the unread message holds back),
+    # so each refresh below is one the test sends.
+    pause_clock(phone)
     with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/accept")) as answer:
         job.get_by_role("button", name="Accept").tap()
     assert answer.value.status == 409
@@ -256,10 +270,10 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     # The unread message holds back the queue's next refresh, but only that one: after it the
     # queue is live again (the cancelled job leaves it).
     start_poll(phone, "#queue")
-    poll_handled(phone)
+    poll_handled(phone, clock_paused=True)
     expect(job.locator(".card-error")).to_be_visible()
     start_poll(phone, "#queue")
-    poll_handled(phone)
+    poll_handled(phone, clock_paused=True)
     expect(job).to_have_count(0)
     expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-queue-after-refresh")
@@ -267,6 +281,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
 
 def test_provider_queue_shows_a_new_assignment_without_a_reload(journey):
     phone = journey.open("provider", phone=True)
+    phone.clock.install()  # before the page loads, so its poll's timer is the test's to move
     journey.log_in(phone, "provider")
     expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-empty-queue")
@@ -274,9 +289,11 @@ def test_provider_queue_shows_a_new_assignment_without_a_reload(journey):
 
     booking_id = journey.server.booking_for("Blocked drain", assign_to="provider")["id"]
 
-    # The queue polls every 10 s: wait for the card with a bound a little longer than that.
+    # The queue polls every 10 s: a whole interval on the page's clock, and its poll goes out
+    # now (not when the machine gets round to it).
+    phone.clock.fast_forward("00:10")
     job = phone.locator(f".current-job #booking-{booking_id}")
-    expect(job).to_have_attribute("data-status", "ASSIGNED", timeout=15_000)
+    expect(job).to_have_attribute("data-status", "ASSIGNED")
     expect(job.locator(".card-title")).to_have_text("Blocked drain")
     assert phone.evaluate("window.__noReload") is True, "the page reloaded instead of polling"
     journey.shot(phone, "provider-queue-new-job")

@@ -233,17 +233,46 @@ def journey(request, browser, live_server, database_url):
 def start_poll(page, region: str) -> None:
     """Send the polling region's request now, as its `every Ns` trigger would (same element,
     same URL, same swap), instead of waiting out the interval; `poll_handled` waits for htmx
-    to have dealt with the answer (swapped it, or decided not to)."""
+    to have dealt with the answer (swapped it and settled the new content, or decided not to
+    swap it). The progress is marked on <body>, where Playwright's expect() can see it on a
+    page whose clock is paused too."""
     page.evaluate(
         """region => {
         const elt = document.querySelector(region);
-        window.__pollHandled = false;
+        document.body.dataset.poll = "sent";
         htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, target: elt, swap: "outerHTML"})
-            .then(() => { window.__pollHandled = true; });
+            .then(() => {  // the answer is dealt with, and swapped or not
+                if (document.contains(elt)) {  // not swapped
+                    document.body.dataset.poll = "handled";
+                    return;
+                }
+                // A swap is done once htmx has settled the new content (a timer after the
+                // swap): only then are its forms htmx's, and a click on one an htmx request.
+                document.body.dataset.poll = "swapped";
+                document.body.addEventListener(
+                    "htmx:afterSettle", () => { document.body.dataset.poll = "handled"; },
+                    {once: true});
+            });
     }""",
         region,
     )
 
 
-def poll_handled(page) -> None:
-    page.wait_for_function("() => window.__pollHandled")
+def poll_handled(page, *, clock_paused: bool = False) -> None:
+    """Wait until htmx has dealt with the answer to `start_poll`. On a page whose clock is
+    paused, the clock is moved on just enough for htmx to settle a swap (far less than any
+    poll's interval, so no poll of the page's own fires)."""
+    from playwright.sync_api import expect
+
+    body = page.locator("body")
+    if clock_paused:
+        expect(body).to_have_attribute("data-poll", re.compile("swapped|handled"))
+        page.clock.run_for(100)
+    expect(body).to_have_attribute("data-poll", "handled")
+
+
+def pause_clock(page) -> None:
+    """Stop the page's clock where it is (installed with page.clock.install() before the page
+    loaded): the page's own timers, its polls among them, fire only when the test moves the
+    clock on."""
+    page.clock.pause_at(page.evaluate("Date.now()"))
