@@ -16,12 +16,14 @@ Gunicorn runs `-w 4 -k gthread --threads 4`, on a socket bound and listening bef
 (the default one in $HOME would be shared by parallel servers). Each worker leaves a mark when it
 has loaded the app, so a server is ready only when all of them can take part in a race; and a
 line for each request it begins and ends, so a test knows which worker serves a request and when
-the server is idle. Servers are stopped with SIGINT, gunicorn's quick shutdown: nothing is left
-to drain once a test is done.
+the server is idle. Servers are stopped with SIGINT, gunicorn's quick shutdown (nothing is left
+to drain once a test is done), and their process group is then killed, so that no worker that
+hung on its way out outlives the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -173,13 +175,17 @@ class Server:
         )
 
     def stop(self) -> None:
+        """SIGINT, gunicorn's quick shutdown: the workers are told to quit at once, and one that
+        has not exited within the graceful timeout is killed by the arbiter. A worker can hang
+        while it exits (its quit is a SystemExit raised from the signal handler, wherever its
+        main thread was), so whatever is left of the server's process group then goes too."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # quick shutdown: workers exit at once
-            try:
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
 
 
 def _listening_socket() -> socket.socket:
@@ -211,6 +217,8 @@ def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
         command = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "ops_portal:create_app()"]
         command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
         command += ["-b", f"fd://{listener.fileno()}", "--no-control-socket"]
+        # A test's server has nothing to drain when it stops: a worker gets 1 s to quit.
+        command += ["--graceful-timeout", "1"]
         # Connections opened before a barrier must still be open when it releases them.
         command += ["--keep-alive", str(int(BARRIER_TIMEOUT))]
         process = subprocess.Popen(
@@ -218,6 +226,7 @@ def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
             cwd=ROOT,
             env=env,
             pass_fds=(listener.fileno(),),
+            start_new_session=True,  # a process group of its own, for stop() to end whole
             stdout=log,
             stderr=subprocess.STDOUT,
         )
