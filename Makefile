@@ -1,13 +1,16 @@
 # The two commands (README): `make run` starts the app on SQLite with demo data;
 # `make test` runs the whole suite. Both install everything first, into .venv.
+# `make test-fast` is for the edit loop: the unit and service tests, on SQLite only.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app ops_portal
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The whole suite runs in parallel (pytest-xdist), a process per core; TEST_WORKERS=0: in one.
+TEST_WORKERS ?= auto
 
-.PHONY: run test install demo-reset lint format
+.PHONY: run test test-fast install demo-reset lint format
 
 run: install
 	$(FLASK) db upgrade
@@ -15,7 +18,10 @@ run: install
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-fast: install
+	env -u OPS_PORTAL_TEST_POSTGRES_URL $(BIN)/python -m pytest -n $(TEST_WORKERS) tests/unit tests/services $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -12,7 +12,7 @@ from ops_portal.domain.lifecycle import Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
 from ops_portal.services import accounts
-from tests.conftest import assert_event_chain, booking_in
+from tests.support.builders import assert_event_chain, booking_in
 
 
 @pytest.fixture
@@ -332,7 +332,7 @@ def test_a_csv_without_the_required_columns_is_refused(cli, tmp_path):
 
 
 def test_users_token_prints_a_new_token_that_authenticates(cli, client, cast):
-    result = cli("users", "token", "ADMIN@example.com")
+    result = cli("users", "token", "ADA@example.com")
     token = result.stdout.strip()
     assert token and "\n" not in token
     assert token != cast.tokens["admin"]
@@ -347,7 +347,7 @@ def test_users_token_prints_a_new_token_that_authenticates(cli, client, cast):
 
 
 def test_users_token_for_a_customer_acts_as_that_customer(cli, client, cast):
-    token = cli("users", "token", "owner@example.com").stdout.strip()
+    token = cli("users", "token", "olive@example.com").stdout.strip()
     response = client.post("/api/bookings/", json={}, headers=bearer(token))
     assert response.status_code == 201
     assert response.get_json()["customer_id"] == cast.owner.user_id

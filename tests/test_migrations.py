@@ -18,7 +18,12 @@ from flask_migrate import downgrade, upgrade
 
 import ops_portal
 from ops_portal.extensions import db
-from tests.conftest import BACKENDS, create_postgres_database, drop_postgres_database, make_app
+from tests.support.databases import (
+    BACKENDS,
+    create_postgres_database,
+    drop_postgres_database,
+    make_app,
+)
 
 # At least these; the full table list is the models' (db.metadata), compared below.
 CORE_TABLES = {"users", "api_tokens", "customers", "providers", "bookings", "booking_events"}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Action, Role
 from ops_portal.extensions import db
-from tests.conftest import (
+from tests.support.databases import (
     POSTGRES_URL,
     create_postgres_database,
     drop_postgres_database,

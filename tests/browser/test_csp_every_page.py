@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE
-from tests.browser.test_journeys import poll_handled, start_poll
-from tests.conftest import make_app
+from tests.support.browser import DESKTOP, PHONE, poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -35,11 +33,11 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
 ROLES = ("admin", "provider", "customer")  # each role's pages are the blueprint of its name
+PERSON_FOR_ROLE = {"admin": "admin", "provider": "provider", "customer": "owner"}
 
 
-def role_page_urls(database_url: str, booking_id: int) -> dict[str, list[str]]:
+def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
     """Every GET page of each role blueprint, id-taking ones filled with a real booking id."""
-    app = make_app(database_url)
     urls = app.url_map.bind("localhost")
     pages: dict[str, list[str]] = {role: [] for role in ROLES}
     for rule in app.url_map.iter_rules():
@@ -118,13 +116,13 @@ def assign_on_board(page, booking_id: int, provider_name: str) -> None:
     )
 
 
-def test_no_page_violates_the_content_security_policy(journey, database_url, capsys):
+def test_no_page_violates_the_content_security_policy(journey, app, capsys):
     server = journey.server
     log = ViolationLog()
     for_provider = server.booking_for(assign_to="provider")["id"]  # the provider accepts it
     to_assign = server.booking_for("Boiler service")["id"]  # the admin assigns it
     to_cancel = server.booking_for("Window cleaning")["id"]  # the customer cancels it
-    pages = role_page_urls(database_url, for_provider)
+    pages = role_page_urls(app, for_provider)
     assert_the_collectors_catch_a_violation(journey.browser, server.url)
 
     # Anonymous: the login page and an error page.
@@ -137,7 +135,7 @@ def test_no_page_violates_the_content_security_policy(journey, database_url, cap
     for who in ROLES:
         page = journey.open(who)
         log.watch(page, who)
-        journey.log_in(page, who)
+        journey.log_in(page, PERSON_FOR_ROLE[who])
         log.collect(page, who)
         for path in pages[who]:
             log.visit(page, who, path)
@@ -147,7 +145,7 @@ def test_no_page_violates_the_content_security_policy(journey, database_url, cap
         if who == "admin":
             start_poll(page, "#board")
             poll_handled(page)
-            assign_on_board(page, to_assign, server.people["other_provider"].name)
+            assign_on_board(page, to_assign, server.person("other_provider").name)
         elif who == "provider":
             start_poll(page, "#queue")
             poll_handled(page)

@@ -6,9 +6,12 @@ visit land in artifacts/<journey>/<backend>/ (phone and desktop size) for a pers
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
+
+from tests.support.browser import pause_clock, poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -54,28 +57,9 @@ def assert_touch_targets(page, controls) -> None:
         assert height >= MIN_TOUCH_TARGET, f"{label!r} is {height:.0f} px high"
 
 
-def start_poll(page, region: str) -> None:
-    """Send the polling region's request now, as its `every Ns` trigger would (same element,
-    same URL, same swap), instead of waiting out the interval; `poll_handled` waits for htmx
-    to have dealt with the answer (swapped it, or decided not to)."""
-    page.evaluate(
-        """region => {
-        const elt = document.querySelector(region);
-        window.__pollHandled = false;
-        htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, target: elt, swap: "outerHTML"})
-            .then(() => { window.__pollHandled = true; });
-    }""",
-        region,
-    )
-
-
-def poll_handled(page) -> None:
-    page.wait_for_function("() => window.__pollHandled")
-
-
 def test_customer_books_and_cancels_in_place(journey):
-    page = journey.open("customer")
-    journey.log_in(page, "customer")
+    page = journey.open("owner")
+    journey.log_in(page, "owner")
     expect(page.get_by_role("heading", name="No bookings yet")).to_be_visible()
     journey.shot(page, "customer-no-bookings")
 
@@ -115,10 +99,10 @@ def test_customer_books_and_cancels_in_place(journey):
 
 def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(journey):
     server = journey.server
-    provider = server.people["provider"]
+    provider, provider_id = server.person("provider"), server.user_id("provider")
 
-    customer = journey.open("customer")
-    journey.log_in(customer, "customer")
+    customer = journey.open("owner")
+    journey.log_in(customer, "owner")
     booking_id = book_through_form(journey, customer)
     expect(customer.locator(f"#booking-{booking_id}")).to_have_attribute("data-status", "PENDING")
     journey.shot(customer, "customer-booked")
@@ -145,7 +129,7 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     # Out-of-band: the lane counts and the provider panel follow the card.
     expect(admin.locator("#lane-count-PENDING")).to_have_text("0")
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("1")
-    expect(admin.locator(f"#provider-panel #provider-{provider.id}")).to_contain_text("Busy")
+    expect(admin.locator(f"#provider-panel #provider-{provider_id}")).to_contain_text("Busy")
     journey.shot(admin, "admin-assigned")
 
     # The provider works it from a phone, with one thumb.
@@ -169,9 +153,17 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     expect(job).to_have_attribute("data-status", "IN_PROGRESS")
     assert_touch_targets(phone, phone.locator(tappable))
     journey.shot(phone, "provider-in-progress")
-    job.get_by_role("button", name="Complete").tap()
-    expect(job).to_have_attribute("data-status", "COMPLETED")
-    expect(job.get_by_test_id("status")).to_have_text("Completed")
+    # The action answers with the card, done; then the queue redraws and the finished job
+    # leaves it. The card on screen may already be gone by the time anyone looks, so what the
+    # action showed is read from its own answer.
+    with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/complete")) as answer:
+        job.get_by_role("button", name="Complete").tap()
+    assert answer.value.status == 200
+    completed = answer.value.text()
+    assert f'id="booking-{booking_id}"' in completed and 'data-status="COMPLETED"' in completed
+    assert re.search(r'data-testid="status">\s*Completed\s*<', completed), completed
+    expect(job).to_have_count(0)
+    expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-completed")
 
     customer.reload()
@@ -204,6 +196,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     journey.shot(admin, "admin-board")
 
     phone = journey.open("provider", phone=True)
+    phone.clock.install()  # before the page loads: its timers are then the test's to stop
     journey.log_in(phone, "provider")
     job = phone.locator(f".current-job #booking-{booking_id}")
     expect(job).to_have_attribute("data-status", "ASSIGNED")
@@ -236,7 +229,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     assigned_on_board = admin.locator(f"#booking-{booking_id}[data-status=ASSIGNED]")
     expect(assigned_on_board).to_have_count(0)
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
-    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+    expect(admin.locator(f"#provider-{journey.server.user_id('provider')}")).to_contain_text(
         "Available"
     )
 
@@ -250,11 +243,15 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     # the cancel on screen.
     expect(assigned_on_board).to_have_count(0)
     expect(admin.locator("#lane-count-ASSIGNED")).to_have_text("0")
-    expect(admin.locator(f"#provider-{journey.server.people['provider'].id}")).to_contain_text(
+    expect(admin.locator(f"#provider-{journey.server.user_id('provider')}")).to_contain_text(
         "Available"
     )
 
     journey.expect_refusal(409)
+    # From here the phone's clock stands still: the queue's own 10 s poll cannot come in while
+    # the refusal is on screen (it would use up the one refresh the unread message holds back),
+    # so each refresh below is one the test sends.
+    pause_clock(phone)
     with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/accept")) as answer:
         job.get_by_role("button", name="Accept").tap()
     assert answer.value.status == 409
@@ -273,10 +270,10 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     # The unread message holds back the queue's next refresh, but only that one: after it the
     # queue is live again (the cancelled job leaves it).
     start_poll(phone, "#queue")
-    poll_handled(phone)
+    poll_handled(phone, clock_paused=True)
     expect(job.locator(".card-error")).to_be_visible()
     start_poll(phone, "#queue")
-    poll_handled(phone)
+    poll_handled(phone, clock_paused=True)
     expect(job).to_have_count(0)
     expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-queue-after-refresh")
@@ -284,6 +281,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
 
 def test_provider_queue_shows_a_new_assignment_without_a_reload(journey):
     phone = journey.open("provider", phone=True)
+    phone.clock.install()  # before the page loads, so its poll's timer is the test's to move
     journey.log_in(phone, "provider")
     expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
     journey.shot(phone, "provider-empty-queue")
@@ -291,9 +289,11 @@ def test_provider_queue_shows_a_new_assignment_without_a_reload(journey):
 
     booking_id = journey.server.booking_for("Blocked drain", assign_to="provider")["id"]
 
-    # The queue polls every 10 s: wait for the card with a bound a little longer than that.
+    # The queue polls every 10 s: a whole interval on the page's clock, and its poll goes out
+    # now (not when the machine gets round to it).
+    phone.clock.fast_forward("00:10")
     job = phone.locator(f".current-job #booking-{booking_id}")
-    expect(job).to_have_attribute("data-status", "ASSIGNED", timeout=15_000)
+    expect(job).to_have_attribute("data-status", "ASSIGNED")
     expect(job.locator(".card-title")).to_have_text("Blocked drain")
     assert phone.evaluate("window.__noReload") is True, "the page reloaded instead of polling"
     journey.shot(phone, "provider-queue-new-job")

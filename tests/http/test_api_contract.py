@@ -14,7 +14,8 @@ from schemathesis.config import PositiveDataAcceptanceConfig
 
 from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
-from tests.conftest import booking_in, make_app
+from tests.support.builders import booking_in
+from tests.support.databases import make_app
 
 # The document does not depend on the database; the calls go to each test's own app.
 contract = schemathesis.openapi.from_wsgi("/api/openapi.json", make_app("sqlite://"))
@@ -133,12 +134,8 @@ def test_the_reference_page_lists_every_operation_without_a_token(client):
     assert "<script>" not in html  # nothing inline for the CSP to refuse
 
 
-def test_api_errors_name_their_kind_for_machines(client, cast):
-    refused = client.post(
-        "/api/bookings/",
-        json={"service": 5},
-        headers={"Authorization": f"Bearer {cast.tokens['owner']}"},
-    )
+def test_api_errors_name_their_kind_for_machines(api, client):
+    refused = api.post("/api/bookings/", as_="owner", json={"service": 5})
     assert refused.status_code == 400
     assert refused.get_json()["error"] == "invalid_input"
     assert "service" in refused.get_json()["detail"]

@@ -30,7 +30,8 @@ from ops_portal.domain.catalog import SERVICES
 from ops_portal.domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.services import accounts, bookings
-from tests.http.page_support import HOME, HTMX, PASSWORD, PEOPLE, Page
+from tests.support.pages import HOME, HTMX, Page
+from tests.support.people import PASSWORD, PERSON
 
 API_ACTORS = (
     "anonymous",
@@ -71,6 +72,18 @@ def action_cases(rows: dict[str, tuple[dict, dict]], missing: dict, extra: dict 
             missing,
         )
     return {**cases, **(extra or {})}
+
+
+def page_action_route(allowed: dict[str, tuple[dict, dict]], *, missing: dict, no_reason: dict):
+    """The rows of a role's page-action route: (A, B) for the actions its role may take, the
+    gate's 403 on both bookings for every other booking action, `missing` for a booking that
+    does not exist, and `no_reason` for mark-failed without its reason. An action name that
+    is no button ("create") or no action at all ("bogus") answers as a missing booking does."""
+    assert set(allowed) <= {a.value for a in BOOKING_ACTIONS}, allowed
+    refused = web("401  403  403  403  403  403")
+    rows = {a.value: allowed.get(a.value, (refused, refused)) for a in BOOKING_ACTIONS}
+    extra = {"mark-failed A no-reason": no_reason, "bogus A": missing, "create A": missing}
+    return {"POST": action_cases(rows, missing=missing, extra=extra)}
 
 
 # The API has one route per action (api.action_<name>); its rows, per action: (A, B).
@@ -202,82 +215,27 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     },
     # Page booking actions (htmx): anon 401 + HX-Redirect; another role: the gate's 403.
     #                                               anon owner othr prov oprv admin
-    "customer.booking_action": {
-        "POST": action_cases(
-            {
-                "cancel": (
-                    web("401  200  403  403  403  403"),
-                    web("401  403  200  403  403  403"),
-                ),
-                **{
-                    a: (web("401  403  403  403  403  403"),) * 2
-                    for a in (
-                        "assign",
-                        "force-assign",
-                        "accept",
-                        "reject",
-                        "complete",
-                        "retry",
-                        "force-cancel",
-                        "mark-failed",
-                    )
-                },
-            },
-            missing=web("401  404  404  403  403  403"),
-            extra={
-                "mark-failed A no-reason": web("401  400  400  403  403  403"),
-                "bogus A": web("401  404  404  403  403  403"),
-                "create A": web("401  404  404  403  403  403"),
-            },
-        )
-    },
-    "provider.booking_action": {
-        "POST": action_cases(
-            {
-                **{
-                    a: (web("401  403  403  200  403  403"), web("401  403  403  403  200  403"))
-                    for a in ("accept", "reject", "complete")
-                },
-                **{
-                    a: (web("401  403  403  403  403  403"),) * 2
-                    for a in (
-                        "cancel",
-                        "assign",
-                        "force-assign",
-                        "retry",
-                        "force-cancel",
-                        "mark-failed",
-                    )
-                },
-            },
-            missing=web("401  403  403  404  404  403"),
-            extra={
-                "mark-failed A no-reason": web("401  403  403  400  400  403"),
-                "bogus A": web("401  403  403  404  404  403"),
-                "create A": web("401  403  403  404  404  403"),
-            },
-        )
-    },
-    "admin.booking_action": {
-        "POST": action_cases(
-            {
-                **{
-                    a: (web("401  403  403  403  403  200"),) * 2
-                    for a in ("assign", "force-assign", "retry", "force-cancel", "mark-failed")
-                },
-                **{
-                    a: (web("401  403  403  403  403  403"),) * 2
-                    for a in ("cancel", "accept", "reject", "complete")
-                },
-            },
-            missing=web("401  403  403  403  403  404"),
-            extra={
-                "mark-failed A no-reason": web("401  403  403  403  403  400"),
-                "bogus A": web("401  403  403  403  403  404"),
-                "create A": web("401  403  403  403  403  404"),
-            },
-        )
-    },
+    "customer.booking_action": page_action_route(
+        {"cancel": (web("401  200  403  403  403  403"), web("401  403  200  403  403  403"))},
+        missing=web("401  404  404  403  403  403"),
+        no_reason=web("401  400  400  403  403  403"),
+    ),
+    "provider.booking_action": page_action_route(
+        dict.fromkeys(
+            ("accept", "reject", "complete"),
+            (web("401  403  403  200  403  403"), web("401  403  403  403  200  403")),
+        ),
+        missing=web("401  403  403  404  404  403"),
+        no_reason=web("401  403  403  400  400  403"),
+    ),
+    "admin.booking_action": page_action_route(
+        dict.fromkeys(
+            ("assign", "force-assign", "retry", "force-cancel", "mark-failed"),
+            (web("401  403  403  403  403  200"),) * 2,
+        ),
+        missing=web("401  403  403  403  403  404"),
+        no_reason=web("401  403  403  403  403  400"),
+    ),
 }
 # fmt: on
 for _name, _rows in API_ACTION_ROWS.items():
@@ -591,7 +549,7 @@ def run_cell(
                 "csrf_token": csrf,
             }
     elif kind == "login":
-        kwargs["data"] = {"email": PEOPLE["owner"][0], "password": PASSWORD, "csrf_token": csrf}
+        kwargs["data"] = {"email": PERSON["owner"].email, "password": PASSWORD, "csrf_token": csrf}
     elif kind == "logout":
         kwargs["data"] = {"csrf_token": csrf}
     elif method == "POST":
@@ -706,7 +664,7 @@ def test_authorization_sweep(app, people, login):
     for who, client in clients.items():
         if who != "anonymous":
             csrf[who] = Page(client.get(HOME[who])).csrf_token
-    tokens = {who: accounts.issue_token(PEOPLE[who][0]) for who in PEOPLE}
+    tokens = {who: accounts.issue_token(PERSON[who].email) for who in PERSON}
     world = World(app, people, clients, csrf, tokens, app.test_client(), shared={})
     world.shared = {v: world.new_booking(v, Status.ASSIGNED) for v in ("A", "B")}
 

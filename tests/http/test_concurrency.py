@@ -8,16 +8,10 @@ sleeps to make an interleaving happen: the only waiting is the bounded readiness
 
 from __future__ import annotations
 
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -27,235 +21,22 @@ from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts, bookings
-from tests.conftest import assert_event_chain, booking_in
+from tests.support.builders import assert_event_chain, booking_in, event_actions
+from tests.support.server import (
+    REQUEST_TIMEOUT,
+    Server,
+    assert_no_server_errors,
+    describe,
+    fresh_session,
+    race,
+)
 
 pytestmark = pytest.mark.server
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = 4
-THREADS = 4
-READY_WITHIN = 30.0  # seconds for gunicorn to answer /health
-REQUEST_TIMEOUT = 30.0  # above the SQLite busy timeout (15 s): a lock wait ends as 503, not here
-BARRIER_TIMEOUT = 30.0
 RESPONSE_CODES_OF_A_LOSER = {400, 403, 409}
 
 
-# ---------------------------------------------------------------------------------- the server
-
-
-@dataclass
-class Server:
-    base_url: str
-    log_path: Path
-    process: subprocess.Popen
-    requests_dir: Path  # a file per worker pid, a line per request it began (gunicorn pre_request)
-
-    def worker_serving(self, path: str) -> int:
-        """The pid of the worker that began serving a request for `path` (bounded wait)."""
-        deadline = time.monotonic() + READY_WITHIN
-        while time.monotonic() < deadline:
-            for mark in self.requests_dir.iterdir():
-                if path in mark.read_text().splitlines():
-                    return int(mark.name)
-            time.sleep(0.02)  # waiting for a request to arrive, bounded by READY_WITHIN
-        pytest.fail(f"no worker began serving {path} within {READY_WITHIN}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def post(self, session: requests.Session, path: str, token: str, body: dict | None = None):
-        return session.post(
-            self.base_url + path,
-            json=body if body is not None else {},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT,
-        )
-
-    def get(self, session: requests.Session, path: str, token: str):
-        return session.get(
-            self.base_url + path,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT,
-        )
-
-
-def _listening_socket() -> socket.socket:
-    """A socket already bound to a free port and listening, handed to gunicorn (fd://N): no
-    window in which another program could take the port between choosing and binding it."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    listener.set_inheritable(True)
-    return listener
-
-
-def _start_gunicorn(database_url: str, log_path: Path, **settings: str) -> Server:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "concurrency-test-secret",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_COST": "1024",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        **settings,
-    }
-    # Each worker leaves a mark once it has loaded the app, so a race starts only when all
-    # WORKERS processes can take part in it; and a line for each request it begins, so a test
-    # knows which worker serves a request.
-    ready_dir = log_path.parent / "workers-ready"
-    requests_dir = log_path.parent / "requests-begun"
-    ready_dir.mkdir()
-    requests_dir.mkdir()
-    config = log_path.parent / "gunicorn_test_conf.py"
-    config.write_text(
-        "import pathlib\n"
-        "def post_worker_init(worker):\n"
-        f"    (pathlib.Path({str(ready_dir)!r}) / str(worker.pid)).touch()\n"
-        "def pre_request(worker, req):\n"
-        f"    with open(pathlib.Path({str(requests_dir)!r}) / str(worker.pid), 'a') as mark:\n"
-        "        mark.write(req.path + '\\n')\n"
-    )
-    with _listening_socket() as listener, open(log_path, "ab") as log:
-        port = listener.getsockname()[1]
-        command = [sys.executable, "-m", "gunicorn", "-c", str(config), "ops_portal:create_app()"]
-        command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
-        command += ["-b", f"fd://{listener.fileno()}", "--graceful-timeout", "5"]
-        # Not the shared default control socket in $HOME, which parallel servers would fight over.
-        command += ["--no-control-socket"]
-        # Connections opened before a barrier must still be open when it releases them.
-        command += ["--keep-alive", str(int(BARRIER_TIMEOUT))]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            pass_fds=(listener.fileno(),),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    # The child holds its own copies of the socket and the log; ours are closed.
-    server = Server(f"http://127.0.0.1:{port}", log_path, process, requests_dir)
-    try:
-        _wait_until_ready(server, ready_dir)
-    except BaseException:
-        _stop(process)  # never leave a server behind, whatever went wrong
-        raise
-    return server
-
-
-def _wait_until_ready(server: Server, ready_dir: Path) -> None:
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            answered = requests.get(server.base_url + "/health", timeout=2).status_code == 200
-            if answered and len(list(ready_dir.iterdir())) >= WORKERS:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # workers still booting (connections wait in the listen backlog)
-        time.sleep(0.1)  # readiness polling only, bounded by READY_WITHIN
-    pytest.fail(f"gunicorn did not answer /health within {READY_WITHIN}s:\n{server.log()}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-@pytest.fixture
-def start_server(app, database_url, tmp_path):
-    """start_server(**settings): a real gunicorn (4 worker processes x 4 threads) serving the
-    test's database, with these environment settings. Depends on `app`, so it is stopped
-    before the database is emptied or its engine disposed."""
-    started: list[Server] = []
-
-    def start(**settings: str) -> Server:
-        folder = tmp_path / f"server-{len(started)}"
-        folder.mkdir()
-        started.append(_start_gunicorn(database_url, folder / "gunicorn.log", **settings))
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for running in started:
-            _stop(running.process)
-    for running in started:
-        log = running.log()
-        assert "Traceback" not in log and "unhandled error" not in log, log
-
-
-@pytest.fixture
-def server(start_server):
-    """A real gunicorn (4 worker processes x 4 threads) serving the test's database."""
-    return start_server()
-
-
 # ---------------------------------------------------------------------------------- helpers
-
-
-def race(server: Server, calls):
-    """Run each call(session) in its own thread, all released at once; return their responses.
-
-    Every thread first opens its connection (GET /health), so what the barrier releases is the
-    request itself, not a TCP handshake."""
-    barrier = threading.Barrier(len(calls), timeout=BARRIER_TIMEOUT)
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            with requests.Session() as session:
-                session.get(server.base_url + "/health", timeout=REQUEST_TIMEOUT).raise_for_status()
-                barrier.wait()
-                results[index] = call(session)
-        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
-            barrier.abort()
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=BARRIER_TIMEOUT + 2 * REQUEST_TIMEOUT)
-        assert not thread.is_alive(), "a request thread hung"
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:  # the cause, not the BrokenBarrierError it gave the others
-        raise next(
-            (e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0]
-        )
-    return results
-
-
-def describe(responses) -> str:
-    return "\n".join(
-        f"{r.status_code} {r.request.method} {r.request.url}: {r.text[:300]}" for r in responses
-    )
-
-
-def assert_no_server_errors(responses) -> None:
-    failures = [r for r in responses if r.status_code >= 500]
-    assert not failures, describe(failures)
-
-
-def fresh_session() -> None:
-    """Forget everything the test's own session has seen or holds (a SQLite read snapshot)."""
-    db.session.expire_all()
-    db.session.remove()
-
-
-def events_of(booking_id: int) -> list[BookingEvent]:
-    return list(
-        db.session.scalars(
-            sa.select(BookingEvent)
-            .where(BookingEvent.booking_id == booking_id)
-            .order_by(BookingEvent.id)
-        )
-    )
 
 
 def active_booking_ids(provider_id: int) -> list[int]:
@@ -301,7 +82,7 @@ def test_twenty_assigns_to_one_provider_exactly_one_wins(app, cast, server):
     assert active_booking_ids(provider_id) == [winner["id"]]
     for booking_id in booking_ids:
         assert_event_chain(booking_id)
-        actions = [e.action for e in events_of(booking_id)]
+        actions = event_actions(booking_id)
         assert actions == (["create", "assign"] if booking_id == winner["id"] else ["create"])
         expected = Status.ASSIGNED if booking_id == winner["id"] else Status.PENDING
         assert db.session.get(Booking, booking_id).status == expected
@@ -310,7 +91,7 @@ def test_twenty_assigns_to_one_provider_exactly_one_wins(app, cast, server):
 def test_accepts_racing_force_cancels_on_one_booking_exactly_one_wins(app, cast, server):
     booking = booking_in(cast, Status.ASSIGNED)
     booking_id, seen_version = booking.id, booking.version
-    events_before = len(events_of(booking_id))
+    events_before = len(event_actions(booking_id))
     provider_token, admin_token = cast.tokens["provider"], cast.tokens["admin"]
     fresh_session()
 
@@ -345,9 +126,9 @@ def test_accepts_racing_force_cancels_on_one_booking_exactly_one_wins(app, cast,
                 assert body["booking"]["status"] == winner["status"]
 
     fresh_session()
-    events = events_of(booking_id)
+    events = event_actions(booking_id)
     assert len(events) == events_before + 1
-    assert events[-1].action == (Action.ACCEPT if won_by_accept else Action.FORCE_CANCEL)
+    assert events[-1] == (Action.ACCEPT if won_by_accept else Action.FORCE_CANCEL)
     assert_event_chain(booking_id)
     stored = db.session.get(Booking, booking_id)
     assert stored.version == seen_version + 1
@@ -539,7 +320,7 @@ def test_many_actors_on_many_bookings_keep_every_guarantee(app, cast, server):
         stored = db.session.get(Booking, booking_id)
         # Each success moved the booking exactly one version on, and no two saw the same step.
         assert sorted(versions_by_booking[booking_id]) == list(range(2, stored.version + 1))
-        assert len(events_of(booking_id)) == stored.version
+        assert len(event_actions(booking_id)) == stored.version
     double_booked = db.session.execute(
         sa.select(Booking.provider_id, sa.func.count())
         .where(Booking.status.in_(ACTIVE), Booking.assignment_forced.is_(False))

@@ -9,7 +9,8 @@ from ops_portal.domain.lifecycle import Status
 from ops_portal.extensions import db
 from ops_portal.models import BookingEvent
 from ops_portal.services import accounts
-from tests.conftest import booking_in, booking_state, make_app
+from tests.support.builders import booking_in, booking_state
+from tests.support.databases import make_app
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -18,59 +17,32 @@ import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
-from ops_portal.models import Booking, BookingEvent, IdempotencyKey, utcnow
+from ops_portal.models import Booking, IdempotencyKey, utcnow
 from ops_portal.services import bookings, idempotency
-from tests.conftest import assert_event_chain, booking_in
-from tests.http.page_support import HOME, Page, count_bookings, press, snapshot
-from tests.http.test_concurrency import (
-    assert_no_server_errors,
-    describe,
-    fresh_session,
-    race,
+from tests.support.api import CREATE_BODY, new_key
+from tests.support.builders import (
+    assert_event_chain,
+    booking_in,
+    count_bookings,
+    count_rows,
+    event_actions,
+    key_rows,
+    snapshot,
 )
+from tests.support.pages import HOME, Page, press
+from tests.support.server import assert_no_server_errors, describe, fresh_session, race
 
 # The promised lifetimes, written out (not read from the code under test, so a change there fails).
 KEY_TTL = timedelta(hours=24)
-CREATE_BODY = {"service": "Leaking tap", "address": "1 Retry Road"}
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
-def post(client, path, token, body=None, key=None, *, raw: bytes | None = None):
-    headers = {"Authorization": f"Bearer {token}"}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    if raw is not None:
-        return client.post(path, data=raw, content_type="application/json", headers=headers)
-    return client.post(path, json=body if body is not None else {}, headers=headers)
-
-
-def new_key() -> str:
-    return str(uuid.uuid4())
-
-
-def count(model, *where) -> int:
-    db.session.rollback()  # a fresh read (SQLite WAL would keep an old snapshot)
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
-
-def events_of(booking_id: int) -> list[str]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            sa.select(BookingEvent.action)
-            .where(BookingEvent.booking_id == booking_id)
-            .order_by(BookingEvent.id)
-        )
-    )
-
-
-def key_rows() -> list[IdempotencyKey]:
-    db.session.rollback()
-    rows = list(db.session.scalars(sa.select(IdempotencyKey).order_by(IdempotencyKey.id)))
-    db.session.expunge_all()
-    return rows
+def create_twice(api, key: str | None, *, again_to: str = "/api/bookings/"):
+    """The owner's create sent twice with the same key (the second time to `again_to`)."""
+    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    return first, api.post(again_to, as_="owner", json=CREATE_BODY, key=key)
 
 
 def set_key_created_at(key: str, when) -> None:
@@ -109,103 +81,95 @@ def assert_replay_of(first, second) -> None:
 
 
 def test_a_repeated_create_with_the_same_key_makes_one_booking_and_replays_the_first_answer(
-    client, cast
+    api, cast
 ):
     key = new_key()
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    second = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    first, second = create_twice(api, key)
 
     assert first.status_code == 201, first.get_json()
     assert_replay_of(first, second)
-    assert count(Booking) == 1
-    assert events_of(first.get_json()["id"]) == ["create"]
+    assert count_rows(Booking) == 1
+    assert event_actions(first.get_json()["id"]) == ["create"]
 
 
-def test_a_retry_to_the_same_route_without_its_trailing_slash_is_the_same_request(client, cast):
+def test_a_retry_to_the_same_route_without_its_trailing_slash_is_the_same_request(api, cast):
     key = new_key()
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    second = post(client, "/api/bookings", cast.tokens["owner"], CREATE_BODY, key)
+    first, second = create_twice(api, key, again_to="/api/bookings")
 
     assert first.status_code == 201, first.get_json()
     assert_replay_of(first, second)
-    assert count(Booking) == 1
+    assert count_rows(Booking) == 1
 
 
-def test_a_repeated_accept_with_the_same_key_records_one_event(client, cast):
+def test_a_repeated_accept_with_the_same_key_records_one_event(api, cast):
     booking = booking_in(cast, Status.ASSIGNED)
     path, key = f"/api/bookings/{booking.id}/accept", new_key()
     body = {"version": booking.version}
 
-    first = post(client, path, cast.tokens["provider"], body, key)
-    second = post(client, path, cast.tokens["provider"], body, key)
+    first, second = (api.post(path, as_="provider", json=body, key=key) for _ in range(2))
 
     assert first.status_code == 200 and first.get_json()["status"] == Status.IN_PROGRESS
     assert_replay_of(first, second)
-    assert events_of(booking.id) == ["create", "assign", "accept"]
+    assert event_actions(booking.id) == ["create", "assign", "accept"]
     assert_event_chain(booking.id)
 
 
-def test_a_refusal_is_replayed_even_after_the_booking_would_now_allow_the_action(client, cast):
+def test_a_refusal_is_replayed_even_after_the_booking_would_now_allow_the_action(api, cast):
     booking = booking_in(cast, Status.ASSIGNED)
     path, key = f"/api/bookings/{booking.id}/complete", new_key()
 
-    refused = post(client, path, cast.tokens["provider"], {}, key)  # not started yet
+    refused = api.post(path, as_="provider", json={}, key=key)  # not started yet
     assert refused.status_code == 400, refused.get_json()
     # The booking changes so that the same request would now succeed if it ran again.
     bookings.perform_action(cast.provider, booking.id, Action.ACCEPT)
-    repeat = post(client, path, cast.tokens["provider"], {}, key)
+    repeat = api.post(path, as_="provider", json={}, key=key)
 
     assert_replay_of(refused, repeat)
-    assert events_of(booking.id) == ["create", "assign", "accept"]
+    assert event_actions(booking.id) == ["create", "assign", "accept"]
     [row] = key_rows()
     assert (row.response_status, row.completed_at is not None) == (400, True)
 
 
-def test_the_same_key_with_a_different_body_is_refused_with_422_and_changes_nothing(client, cast):
+def test_the_same_key_with_a_different_body_is_refused_with_422_and_changes_nothing(api, cast):
     key = new_key()
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    other = post(
-        client,
-        "/api/bookings/",
-        cast.tokens["owner"],
-        {**CREATE_BODY, "address": "2 Other Street"},
-        key,
+    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    other = api.post(
+        "/api/bookings/", as_="owner", json={**CREATE_BODY, "address": "2 Other Street"}, key=key
     )
 
     assert first.status_code == 201
     assert other.status_code == 422, other.get_json()
     assert "different request body" in other.get_json()["detail"]
     assert "Idempotent-Replayed" not in other.headers
-    assert count(Booking) == 1
+    assert count_rows(Booking) == 1
     [row] = key_rows()
     assert row.response_status == 201
 
 
-def test_the_same_key_on_another_endpoint_or_by_another_user_acts_independently(client, cast):
+def test_the_same_key_on_another_endpoint_or_by_another_user_acts_independently(api, cast):
     key = new_key()
-    mine = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    theirs = post(client, "/api/bookings/", cast.tokens["other_customer"], CREATE_BODY, key)
+    mine = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
+    theirs = api.post("/api/bookings/", as_="other_customer", json=CREATE_BODY, key=key)
     booking = booking_in(cast, Status.ASSIGNED)
-    accept = post(client, f"/api/bookings/{booking.id}/accept", cast.tokens["provider"], {}, key)
+    accept = api.post(f"/api/bookings/{booking.id}/accept", as_="provider", json={}, key=key)
 
     assert (mine.status_code, theirs.status_code, accept.status_code) == (201, 201, 200)
     for response in (mine, theirs, accept):
         assert "Idempotent-Replayed" not in response.headers
     assert mine.get_json()["id"] != theirs.get_json()["id"]
     assert theirs.get_json()["customer_id"] == cast.other_customer.user_id
-    assert events_of(booking.id)[-1] == "accept"
-    assert count(Booking) == 3
+    assert event_actions(booking.id)[-1] == "accept"
+    assert count_rows(Booking) == 3
     assert len(key_rows()) == 3
 
 
-def test_requests_without_a_key_are_each_executed(client, cast):
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY)
-    second = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY)
+def test_requests_without_a_key_are_each_executed(api, cast):
+    first, second = create_twice(api, key=None)
 
     assert (first.status_code, second.status_code) == (201, 201)
     assert "Idempotent-Replayed" not in second.headers
     assert first.get_json()["id"] != second.get_json()["id"]
-    assert count(Booking) == 2
+    assert count_rows(Booking) == 2
     assert key_rows() == []
 
 
@@ -214,79 +178,71 @@ def test_requests_without_a_key_are_each_executed(client, cast):
     ["x" * 256, "has space", "semi;colon", "ünïcode", "new\tline", ""],
     ids=["too-long", "space", "semicolon", "unicode", "tab", "empty"],
 )
-def test_an_invalid_key_is_refused_with_400_and_nothing_is_created(client, cast, key):
-    headers = {
-        "Authorization": f"Bearer {cast.tokens['owner']}",
-        "Idempotency-Key": key.encode("utf-8").decode("latin-1"),
-    }
-    response = client.post("/api/bookings/", json=CREATE_BODY, headers=headers)
+def test_an_invalid_key_is_refused_with_400_and_nothing_is_created(api, cast, key):
+    # As the header reaches the server: its bytes, read as Latin-1.
+    response = api.post(
+        "/api/bookings/", as_="owner", json=CREATE_BODY, key=key.encode("utf-8").decode("latin-1")
+    )
 
     assert response.status_code == 400, response.get_json()
     assert "Idempotency-Key" in response.get_json()["detail"]
-    assert count(Booking) == 0
+    assert count_rows(Booking) == 0
     assert key_rows() == []
 
 
-def test_the_longest_allowed_key_with_every_allowed_character_works(client, cast):
+def test_the_longest_allowed_key_with_every_allowed_character_works(api, cast):
     key = ("aZ09-_.:~+/=" * 30)[:255]
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
-    second = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    first, second = create_twice(api, key)
 
     assert first.status_code == 201
     assert_replay_of(first, second)
-    assert count(Booking) == 1
+    assert count_rows(Booking) == 1
 
 
-def test_a_key_older_than_24_hours_starts_a_fresh_request(client, cast):
+def test_a_key_older_than_24_hours_starts_a_fresh_request(api, cast):
     key = new_key()
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
     set_key_created_at(key, utcnow() - KEY_TTL - timedelta(minutes=1))
 
-    again = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    again = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert "Idempotent-Replayed" not in again.headers
     assert again.get_json()["id"] != first.get_json()["id"]
-    assert count(Booking) == 2
+    assert count_rows(Booking) == 2
     [row] = key_rows()  # the old key was replaced, not duplicated
     assert row.created_at > utcnow() - timedelta(minutes=1)
     assert json.loads(row.response_body)["id"] == again.get_json()["id"]
 
 
-def test_a_key_just_under_24_hours_old_is_still_replayed(client, cast):
+def test_a_key_just_under_24_hours_old_is_still_replayed(api, cast):
     key = new_key()
-    first = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    first = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
     set_key_created_at(key, utcnow() - KEY_TTL + timedelta(minutes=5))
 
-    again = post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key)
+    again = api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key)
 
     assert_replay_of(first, again)
-    assert count(Booking) == 1
+    assert count_rows(Booking) == 1
 
 
-def test_purge_expired_deletes_only_keys_older_than_24_hours(client, cast):
+def test_purge_expired_deletes_only_keys_older_than_24_hours(api, cast):
     old, young = new_key(), new_key()
     for key in (old, young):
-        assert (
-            post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code
-            == 201
-        )
+        assert api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key).status_code == 201
     set_key_created_at(old, utcnow() - KEY_TTL - timedelta(seconds=1))
     set_key_created_at(young, utcnow() - KEY_TTL + timedelta(minutes=1))
 
     assert idempotency.purge_expired() == 1
     assert [row.key for row in key_rows()] == [young]
-    assert count(Booking) == 2  # purging keys never touches what they made
+    assert count_rows(Booking) == 2  # purging keys never touches what they made
     assert idempotency.purge_expired() == 0
 
 
-def test_flask_idempotency_purge_prints_how_many_keys_it_deleted(app, client, cast):
+def test_flask_idempotency_purge_prints_how_many_keys_it_deleted(app, api, cast):
     keys = [new_key() for _ in range(3)]
     for key in keys:
-        assert (
-            post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, key).status_code
-            == 201
-        )
+        assert api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=key).status_code == 201
     for key in keys[:2]:
         set_key_created_at(key, utcnow() - timedelta(days=2))
     db.session.rollback()  # the command runs in this app context: no open read transaction
@@ -298,19 +254,19 @@ def test_flask_idempotency_purge_prints_how_many_keys_it_deleted(app, client, ca
     assert [row.key for row in key_rows()] == [keys[2]]
 
 
-def test_a_claim_without_an_answer_is_taken_over_at_once(client, cast):
+def test_a_claim_without_an_answer_is_taken_over_at_once(api, cast):
     """Earlier versions committed a claim before the work and left it behind when a request
     died; such a row is no answer, so the key's next request runs at once (no 409)."""
     key, raw = new_key(), json.dumps(CREATE_BODY).encode()
     left_at = utcnow() - timedelta(seconds=5)
     insert_claim(cast.owner.user_id, "POST /api/bookings/", key, raw, left_at)
 
-    taken_over = post(client, "/api/bookings/", cast.tokens["owner"], key=key, raw=raw)
-    repeat = post(client, "/api/bookings/", cast.tokens["owner"], key=key, raw=raw)
+    taken_over = api.post("/api/bookings/", as_="owner", data=raw, key=key)
+    repeat = api.post("/api/bookings/", as_="owner", data=raw, key=key)
 
     assert taken_over.status_code == 201, taken_over.get_json()
     assert_replay_of(taken_over, repeat)
-    assert count(Booking) == 1
+    assert count_rows(Booking) == 1
     [row] = key_rows()
     assert row.completed_at is not None and row.created_at > left_at
 
@@ -318,18 +274,17 @@ def test_a_claim_without_an_answer_is_taken_over_at_once(client, cast):
 # ------------------------------------------------------------------------------ atomicity
 
 
-def test_a_refused_action_stores_its_refusal_and_never_a_success_answer(client, cast):
+def test_a_refused_action_stores_its_refusal_and_never_a_success_answer(api, cast):
     booking = booking_in(cast, Status.ASSIGNED)
     before = snapshot(booking.id)
     key = new_key()
 
     # A stale version: the service refuses after loading and checking the booking.
-    response = post(
-        client,
+    response = api.post(
         f"/api/bookings/{booking.id}/accept",
-        cast.tokens["provider"],
-        {"version": booking.version - 1},
-        key,
+        as_="provider",
+        json={"version": booking.version - 1},
+        key=key,
     )
 
     assert response.status_code == 409, response.get_json()
@@ -337,24 +292,22 @@ def test_a_refused_action_stores_its_refusal_and_never_a_success_answer(client, 
     [row] = key_rows()
     assert row.response_status == 409
     assert json.loads(row.response_body) == response.get_json()
-    assert count(IdempotencyKey, IdempotencyKey.response_status < 300) == 0
+    assert count_rows(IdempotencyKey, IdempotencyKey.response_status < 300) == 0
 
 
-def test_every_stored_success_answer_matches_a_change_in_the_database(client, cast):
+def test_every_stored_success_answer_matches_a_change_in_the_database(api, cast):
     created = [
-        post(client, "/api/bookings/", cast.tokens["owner"], CREATE_BODY, new_key())
-        for _ in range(3)
+        api.post("/api/bookings/", as_="owner", json=CREATE_BODY, key=new_key()) for _ in range(3)
     ]
     booking_id = created[0].get_json()["id"]
-    post(
-        client,
+    api.post(
         f"/api/bookings/{booking_id}/assign",
-        cast.tokens["admin"],
-        {"provider_id": cast.provider.user_id},
-        new_key(),
+        as_="admin",
+        json={"provider_id": cast.provider.user_id},
+        key=new_key(),
     )
-    post(client, f"/api/bookings/{booking_id}/accept", cast.tokens["provider"], {}, new_key())
-    post(client, f"/api/bookings/{booking_id}/complete", cast.tokens["owner"], {}, new_key())  # 403
+    api.post(f"/api/bookings/{booking_id}/accept", as_="provider", json={}, key=new_key())
+    api.post(f"/api/bookings/{booking_id}/complete", as_="owner", json={}, key=new_key())  # 403
 
     rows = key_rows()
     assert sorted(row.response_status for row in rows) == [200, 200, 201, 201, 201, 403]
@@ -366,8 +319,8 @@ def test_every_stored_success_answer_matches_a_change_in_the_database(client, ca
         booking = db.session.get(Booking, answer["id"])
         assert booking is not None, f"stored answer for booking {answer['id']} without the booking"
         stored_events = [e["action"] for e in answer["events"]]
-        assert events_of(answer["id"])[: len(stored_events)] == stored_events
-    assert events_of(booking_id) == ["create", "assign", "accept"]
+        assert event_actions(answer["id"])[: len(stored_events)] == stored_events
+    assert event_actions(booking_id) == ["create", "assign", "accept"]
 
 
 # ------------------------------------------------------------------------------ real parallel
@@ -380,12 +333,7 @@ def test_parallel_creates_with_one_key_make_exactly_one_booking(app, cast, start
     fresh_session()
 
     def create(session):
-        return session.post(
-            server.base_url + "/api/bookings/",
-            json=CREATE_BODY,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-            timeout=30,
-        )
+        return server.post(session, "/api/bookings/", token, CREATE_BODY, key=key)
 
     responses = race(server, [create] * 12)
 
@@ -401,8 +349,8 @@ def test_parallel_creates_with_one_key_make_exactly_one_booking(app, cast, start
         if response.status_code == 201:
             assert response.content == originals[0].content
     fresh_session()
-    assert count(Booking) == 1
-    assert events_of(originals[0].json()["id"]) == ["create"]
+    assert count_rows(Booking) == 1
+    assert event_actions(originals[0].json()["id"]) == ["create"]
     # Once the first is done, every retry is a replay.
     with requests.Session() as session:
         retry = create(session)
@@ -445,7 +393,7 @@ def test_pressing_the_same_queue_form_twice_acts_once(people, login, htmx):
     assert_replay_of(first, second)
     status, version, _, events = snapshot(booking)
     assert (status, version, events) == (Status.IN_PROGRESS, before[1] + 1, before[3] + 1)
-    assert events_of(booking)[-1] == "accept"
+    assert event_actions(booking)[-1] == "accept"
 
 
 def test_the_same_form_pressed_again_without_its_key_is_refused_as_stale(people, login):
@@ -462,4 +410,4 @@ def test_the_same_form_pressed_again_without_its_key_is_refused_as_stale(people,
     assert first.status_code == 200
     assert second.status_code == 409 and "Idempotent-Replayed" not in second.headers
     assert count_bookings() == 1
-    assert events_of(booking) == ["create", "assign", "accept"]
+    assert event_actions(booking) == ["create", "assign", "accept"]

@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -31,18 +30,9 @@ import sqlalchemy as sa
 from ops_portal.config import normalize_database_url
 from ops_portal.domain.lifecycle import Status
 from ops_portal.models import Booking, IdempotencyKey, utcnow
-from tests.conftest import booking_in
-from tests.http.test_concurrency import (
-    READY_WITHIN,
-    fresh_session,
-)
-from tests.http.test_idempotency import (
-    CREATE_BODY,
-    count,
-    events_of,
-    key_rows,
-    new_key,
-)
+from tests.support.api import CREATE_BODY, new_key
+from tests.support.builders import booking_in, count_rows, event_actions, key_rows
+from tests.support.server import READY_WITHIN, fresh_session, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -150,20 +140,9 @@ def other(app, database_url):
     transaction.close()
 
 
-def until(condition, what: str):
-    """Wait (bounded) for the database or the server to report a state; returns its value."""
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)  # polling a state another process reports, bounded by READY_WITHIN
-    pytest.fail(f"not seen within {READY_WITHIN}s: {what}")
-
-
 def the_waiting_request(other: OtherTransaction) -> int:
     """The backend of the one request blocked behind `other` (PostgreSQL)."""
-    [backend] = until(other.waiting_backends, "a request waiting for the held lock")
+    [backend] = wait_for(other.waiting_backends, "a request waiting for the held lock")
     return backend
 
 
@@ -191,12 +170,8 @@ def in_background(call):
 
 
 def api_post(server, path: str, token: str, key: str, body: dict | None = None):
-    return requests.post(
-        server.base_url + path,
-        json=body or {},
-        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-        timeout=2 * READY_WITHIN,
-    )
+    """A request on a connection of its own, given long enough to wait out any held lock."""
+    return server.post(None, path, token, body, key=key, timeout=2 * READY_WITHIN)
 
 
 def assert_acted_once(server, path, token, key, booking_id, action) -> None:
@@ -210,7 +185,7 @@ def assert_acted_once(server, path, token, key, booking_id, action) -> None:
     assert again.status_code == status and again.headers["Idempotent-Replayed"] == "true"
     assert again.content == retry.content
     fresh_session()
-    assert events_of(booking_id) == history
+    assert event_actions(booking_id) == history
     [row] = key_rows()
     assert (row.key, row.response_status) == (key, status)
 
@@ -222,7 +197,7 @@ def assert_acted_once(server, path, token, key, booking_id, action) -> None:
 def test_a_retry_after_the_worker_was_killed_mid_request_acts_once_at_once(
     app, cast, start_server, other, action
 ):
-    server = start_server()
+    server = start_server()  # its own: one of its workers is killed
     booking_id = booking_in(cast, Status.ASSIGNED).id
     path, key, token = f"/api/bookings/{booking_id}/{action}", new_key(), cast.tokens["provider"]
     fresh_session()
@@ -291,10 +266,8 @@ def wait_until_waiting(server, other: OtherTransaction) -> None:
         the_waiting_request(other)
 
 
-def test_a_repeat_waits_for_the_first_request_and_replays_its_answer(
-    app, cast, start_server, other
-):
-    server, key, first_answer = start_server(), new_key(), {"answered_by": "the first request"}
+def test_a_repeat_waits_for_the_first_request_and_replays_its_answer(app, cast, server, other):
+    key, first_answer = new_key(), {"answered_by": "the first request"}
 
     with repeat_of_a_running_first(server, cast, other, key, first_answer) as outcome:
         wait_until_waiting(server, other)
@@ -304,12 +277,12 @@ def test_a_repeat_waits_for_the_first_request_and_replays_its_answer(
     assert repeat.status_code == 201, repeat.text
     assert repeat.headers["Idempotent-Replayed"] == "true"
     assert repeat.json() == first_answer
-    assert count(IdempotencyKey) == 1
+    assert count_rows(IdempotencyKey) == 1
     assert key_rows()[0].response_body == json.dumps(first_answer)
 
 
-def test_a_repeat_runs_when_the_first_request_rolled_back(app, cast, start_server, other):
-    server, key = start_server(), new_key()
+def test_a_repeat_runs_when_the_first_request_rolled_back(app, cast, server, other):
+    key = new_key()
 
     with repeat_of_a_running_first(server, cast, other, key, {"never": "committed"}) as outcome:
         wait_until_waiting(server, other)
@@ -319,15 +292,15 @@ def test_a_repeat_runs_when_the_first_request_rolled_back(app, cast, start_serve
     assert repeat.status_code == 201, repeat.text
     assert "Idempotent-Replayed" not in repeat.headers
     fresh_session()
-    assert events_of(repeat.json()["id"]) == ["create"]
+    assert event_actions(repeat.json()["id"]) == ["create"]
     [row] = key_rows()
     assert json.loads(row.response_body) == repeat.json()
 
 
 def test_a_waiting_repeat_with_another_body_is_refused_with_422_once_the_first_commits(
-    app, cast, start_server, other
+    app, cast, server, other
 ):
-    server, key = start_server(), new_key()
+    key = new_key()
     other_body = {**CREATE_BODY, "notes": "ring twice"}
 
     with repeat_of_a_running_first(server, cast, other, key, {}, body=other_body) as outcome:
@@ -338,7 +311,7 @@ def test_a_waiting_repeat_with_another_body_is_refused_with_422_once_the_first_c
     assert repeat.status_code == 422, repeat.text
     assert "different request body" in repeat.json()["detail"]
     fresh_session()
-    assert count(Booking) == 0
+    assert count_rows(Booking) == 0
 
 
 def test_a_repeat_past_the_wait_is_told_to_retry_and_its_retry_runs(app, cast, start_server, other):
@@ -358,5 +331,5 @@ def test_a_repeat_past_the_wait_is_told_to_retry_and_its_retry_runs(app, cast, s
     assert retry.status_code == 201, retry.text
     assert "Idempotent-Replayed" not in retry.headers
     fresh_session()
-    assert events_of(retry.json()["id"]) == ["create"]
+    assert event_actions(retry.json()["id"]) == ["create"]
     assert len(key_rows()) == 1

@@ -10,7 +10,7 @@ import redis
 
 from ops_portal.domain.lifecycle import Role
 from ops_portal.services import accounts
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 PASSWORD = "correct horse battery"
 REDIS_URL = os.environ.get("OPS_PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

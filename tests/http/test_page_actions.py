@@ -11,14 +11,8 @@ from ops_portal.domain.lifecycle import Status
 from ops_portal.extensions import db
 from ops_portal.models import BookingEvent
 from ops_portal.services import bookings
-from tests.conftest import assert_event_chain, booking_in
-from tests.http.page_support import (
-    HOME,
-    HTMX,
-    Page,
-    press,
-    snapshot,
-)
+from tests.support.builders import assert_event_chain, booking_in, snapshot
+from tests.support.pages import HOME, HTMX, Page, press
 
 
 def last_event(booking_id: int) -> BookingEvent:

@@ -17,8 +17,9 @@ from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts
 from ops_portal.web.forms import CONFIRMED_ACTIONS
-from tests.conftest import booking_in, booking_state
-from tests.http.page_support import HOME, PASSWORD, PEOPLE, Page, booking_form, count_bookings
+from tests.support.builders import booking_in, booking_state, count_bookings
+from tests.support.pages import HOME, Page, booking_form
+from tests.support.people import PASSWORD, PERSON
 
 # Text a person may well type: must be stored as typed and shown back escaped.
 LEGIT_TEXT = {
@@ -84,7 +85,7 @@ def escaped(text: str) -> str:
 
 def login_post(auth, *, drop: str | None = None, next_url: str | None = None, **fields):
     token = Page(auth.client.get("/login")).csrf_token
-    data = {"email": PEOPLE["owner"][0], "password": PASSWORD, "csrf_token": token, **fields}
+    data = {"email": PERSON["owner"].email, "password": PASSWORD, "csrf_token": token, **fields}
     if drop:
         del data[drop]
     url = "/login" if next_url is None else "/login?" + f"next={next_url}"
@@ -212,7 +213,7 @@ def test_new_booking_form_stores_a_browsers_crlf_newlines_as_newlines(people, lo
 
 
 def test_a_customer_named_in_unicode_sees_their_name_and_admins_see_it_on_the_card(app, people):
-    from tests.http.page_support import AuthActions
+    from tests.support.pages import AuthActions
 
     name = "Ünal Öztürk 🧹 \u200fשלום"
     accounts.create_user("unal@example.com", name, Role.CUSTOMER, PASSWORD)

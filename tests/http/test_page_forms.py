@@ -10,18 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import Status
+from ops_portal.domain.lifecycle import Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
-from ops_portal.services import accounts
-from tests.conftest import make_app
-from tests.http.page_support import (
-    PASSWORD,
-    Page,
-    booking_form,
-    bulk_bookings,
-    count_bookings,
-)
+from tests.support.builders import bulk_bookings, count_bookings
+from tests.support.databases import make_app
+from tests.support.pages import Page, booking_form
+from tests.support.people import PASSWORD, Person, create_accounts
 
 ZONE = ZoneInfo("Europe/Berlin")
 
@@ -140,39 +135,31 @@ def test_a_booking_request_without_the_csrf_token_creates_nothing(people, login)
 def archive(people):
     """Finished bookings of three customers (one with an accent, one company name with a %),
     and open ones that the archive must never list. Returns ids by who they belong to."""
-    ((zoe, _),) = accounts.create_users(
-        [accounts.validate_new_user("zoe@example.com", "Zoë Ünal", "CUSTOMER", PASSWORD)],
-        with_tokens=False,
+    actors, _ = create_accounts(
+        [Person("zoe", "zoe@example.com", "Zoë Ünal", Role.CUSTOMER)], password=PASSWORD
     )
-    people.zoe = type(people.owner)(people.owner.role, zoe.id, people.owner.source)
-    olive = bulk_bookings(people, [Status.COMPLETED] * 22 + [Status.CANCELLED] * 2)
-    oscar = bulk_bookings(
-        people,
-        [Status.CANCELLED, Status.COMPLETED],
-        customer="other_customer",
-        start=datetime(2030, 2, 1, tzinfo=ZONE),
-    )
-    acme = bulk_bookings(
-        people,
-        [Status.COMPLETED],
-        customer="other_customer",
-        customer_name="Acme 100% Ltd",
-        start=datetime(2030, 2, 2, tzinfo=ZONE),
-    )
-    zoe_ids = bulk_bookings(
-        people,
-        [Status.CANCELLED],
-        customer="zoe",
-        customer_name="Zoë Ünal",
-        start=datetime(2030, 2, 3, tzinfo=ZONE),
-    )
-    open_ids = bulk_bookings(
-        people,
-        [Status.PENDING, Status.ASSIGNED, Status.FAILED],
-        customer="other_customer",
-        start=datetime(2030, 3, 1, tzinfo=ZONE),
-    )
-    return {"olive": olive, "oscar": oscar, "acme": acme, "zoe": zoe_ids, "open": open_ids}
+    people.zoe = actors["zoe"]
+    ids = {"olive": bulk_bookings(people, [Status.COMPLETED] * 22 + [Status.CANCELLED] * 2)}
+    later = {  # whose: (statuses, customer, name on the booking, first one's day)
+        "oscar": ([Status.CANCELLED, Status.COMPLETED], "other_customer", None, (2030, 2, 1)),
+        "acme": ([Status.COMPLETED], "other_customer", "Acme 100% Ltd", (2030, 2, 2)),
+        "zoe": ([Status.CANCELLED], "zoe", "Zoë Ünal", (2030, 2, 3)),
+        "open": (
+            [Status.PENDING, Status.ASSIGNED, Status.FAILED],
+            "other_customer",
+            None,
+            (2030, 3, 1),
+        ),
+    }
+    for whose, (statuses, customer, name, day) in later.items():
+        ids[whose] = bulk_bookings(
+            people,
+            statuses,
+            customer=customer,
+            customer_name=name,
+            start=datetime(*day, tzinfo=ZONE),
+        )
+    return ids
 
 
 def listed(client, **query) -> Page:

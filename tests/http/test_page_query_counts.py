@@ -3,14 +3,12 @@ and the customer's bookings make the same number of statements with 10 bookings 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
 
 from ops_portal.domain.lifecycle import Status
-from ops_portal.extensions import db
-from tests.http.page_support import Page, bulk_bookings
+from tests.support.builders import bulk_bookings
+from tests.support.pages import Page
+from tests.support.queries import counted_statements
 
 # Round robin over every status; the active ones go to two providers, force-assigned.
 SPREAD = [
@@ -22,21 +20,6 @@ SPREAD = [
     Status.CANCELLED,
     Status.FAILED,
 ]
-
-
-@contextmanager
-def counted_statements():
-    """Every SQL statement the app sends while the block runs."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def statements_for(client, url: str) -> list[str]:

@@ -17,18 +17,9 @@ from ops_portal.domain.lifecycle import (
 )
 from ops_portal.extensions import db
 from ops_portal.models import User
-from tests.conftest import booking_in
-from tests.http.page_support import (
-    HOME,
-    HTMX,
-    PASSWORD,
-    PEOPLE,
-    AuthActions,
-    Page,
-    redirect_target,
-    snapshot,
-    split_url,
-)
+from tests.support.builders import booking_in, snapshot
+from tests.support.pages import HOME, HTMX, AuthActions, Page, redirect_target, split_url
+from tests.support.people import PASSWORD, PERSON
 
 # Every page, by the role whose page it is; {own} is a booking of the customer "owner".
 PAGES = {
@@ -146,7 +137,9 @@ def test_an_unknown_email_gets_the_same_answer_as_a_wrong_password(auth):
 
 
 def test_a_login_post_without_the_csrf_token_is_refused(auth):
-    response = auth.client.post("/login", data={"email": PEOPLE["owner"][0], "password": PASSWORD})
+    response = auth.client.post(
+        "/login", data={"email": PERSON["owner"].email, "password": PASSWORD}
+    )
     assert response.status_code == 400
     assert redirect_target(auth.client.get("/customer/"))[0] == "/login"
 
@@ -240,7 +233,7 @@ def test_a_system_account_cannot_log_in_even_with_a_password_hash_in_the_databas
     # SYSTEM accounts are created without a password; even a stray hash must not open the pages.
     db.session.execute(
         sa.update(User)
-        .where(User.email == PEOPLE["system"][0])
+        .where(User.email == PERSON["system"].email)
         .values(password_hash=password_hasher().hash(PASSWORD))
     )
     db.session.commit()

@@ -12,7 +12,7 @@ from ops_portal.extensions import db
 from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, Provider
 from ops_portal.services import bookings, dispatch, providers
-from tests.conftest import assert_event_chain, booking_in, booking_state
+from tests.support.builders import assert_event_chain, booking_in, booking_state
 
 
 def availability_of(cast, provider_id: int) -> Availability:

@@ -34,7 +34,8 @@ from ops_portal.extensions import db
 from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import bookings, providers
-from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in, booking_state
+from tests.support.builders import assert_event_chain, booking_in, booking_state
+from tests.support.people import ACTOR_KINDS
 
 
 def total_events() -> int:

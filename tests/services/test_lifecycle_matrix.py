@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-import sqlalchemy as sa
 
 from ops_portal.domain.errors import DomainError, NotPermitted, ProviderBusy, TransitionNotAllowed
 from ops_portal.domain.lifecycle import (
@@ -36,7 +35,8 @@ from ops_portal.extensions import db
 from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import bookings
-from tests.conftest import ACTOR_KINDS, assert_event_chain, booking_in
+from tests.support.builders import assert_event_chain, booking_in, read_booking
+from tests.support.people import ACTOR_KINDS
 
 REASON = "matrix reason"
 
@@ -63,27 +63,17 @@ class Snapshot:
 
 def snapshot(booking_id: int) -> Snapshot:
     """Re-read the booking and its events from the database, bypassing the session's cache."""
-    db.session.rollback()
-    db.session.expire_all()
-    row = db.session.execute(
-        sa.select(
+    return Snapshot(
+        *read_booking(
+            booking_id,
             Booking.status,
             Booking.customer_id,
             Booking.provider_id,
             Booking.assignment_forced,
             Booking.version,
             Booking.updated_at,
-        ).where(Booking.id == booking_id)
-    ).one()
-    event_ids = tuple(
-        db.session.scalars(
-            sa.select(BookingEvent.id)
-            .where(BookingEvent.booking_id == booking_id)
-            .order_by(BookingEvent.id)
         )
     )
-    db.session.rollback()
-    return Snapshot(*row, event_ids=event_ids)
 
 
 def expected_code(action: Action, before: Snapshot, actor: Actor) -> int | None:

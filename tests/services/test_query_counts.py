@@ -3,32 +3,14 @@ of SQL statements whatever the number of rows."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Action, Availability, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Provider
 from ops_portal.services import accounts, bookings, providers
-from tests.conftest import booking_in
-
-
-@contextmanager
-def counted_statements():
-    """Every statement the engine sends while the block runs (BEGINs included)."""
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, _parameters, _context, _executemany):
-        statements.append(statement)
-
-    db.session.rollback()  # every measurement starts from the same session state
-    db.session.expire_all()
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
+from tests.support.builders import booking_in
+from tests.support.queries import counted_statements
 
 
 def add_providers(count: int, start: int) -> list[int]:

@@ -1,6 +1,6 @@
 from ops_portal.domain.lifecycle import Status
 from ops_portal.services import bookings
-from tests.conftest import assert_event_chain, booking_in
+from tests.support.builders import assert_event_chain, booking_in
 
 
 def test_a_booking_walks_from_pending_to_completed_with_one_event_per_step(cast):

@@ -40,12 +40,13 @@ from hypothesis.stateful import (
 )
 
 from ops_portal.domain.errors import DomainError
-from ops_portal.domain.lifecycle import Action, Actor, Role, Source
+from ops_portal.domain.lifecycle import Action, Actor, Role
 from ops_portal.extensions import db
 from ops_portal.http.errors import status_for
 from ops_portal.models import Booking, BookingEvent
-from ops_portal.services import accounts, bookings
-from tests.conftest import booking_state
+from ops_portal.services import bookings
+from tests.support.builders import booking_state
+from tests.support.people import Person, create_accounts
 
 LONG = os.environ.get("OPS_PORTAL_LONG_PROPERTIES") == "1"
 SETTINGS = settings(
@@ -117,7 +118,16 @@ SPEC = {
 }
 assert set(SPEC) == set(Action) - {Action.CREATE}
 
-ACTOR_NAMES = ("c0", "c1", "p0", "p1", "p2", "admin", "system")
+MACHINE_PEOPLE = (
+    ("c0", Role.CUSTOMER),
+    ("c1", Role.CUSTOMER),
+    ("p0", Role.PROVIDER),
+    ("p1", Role.PROVIDER),
+    ("p2", Role.PROVIDER),
+    ("admin", Role.ADMIN),
+    ("system", Role.SYSTEM),  # the services act as Actor.system(); the API needs an account
+)
+ACTOR_NAMES = tuple(name for name, _ in MACHINE_PEOPLE)
 NOWHERE = 2**31 - 2  # a provider id that passes the range check but does not exist
 # What the machines did, for the report (pytest -s prints it).
 OUTCOMES: Counter = Counter()
@@ -217,31 +227,15 @@ def make_machine(app):
             super().__init__()
             self.model: dict[int, ModelBooking] = {}
             self.clock = 0
+            # Each example's own people (emails tagged, as the database is not reset between
+            # examples), made as the shared ones are.
             tag = uuid.uuid4().hex[:10]
             people = [
-                ("c0", Role.CUSTOMER),
-                ("c1", Role.CUSTOMER),
-                ("p0", Role.PROVIDER),
-                ("p1", Role.PROVIDER),
-                ("p2", Role.PROVIDER),
-                ("admin", Role.ADMIN),
+                Person(name, f"{name}-{tag}@example.com", f"SM {name}", role)
+                for name, role in MACHINE_PEOPLE
+                if role is not Role.SYSTEM or self.use_system_account
             ]
-            if self.use_system_account:
-                people.append(("system", Role.SYSTEM))
-            created = accounts.create_users(
-                [
-                    accounts.validate_new_user(f"{name}-{tag}@example.com", f"SM {name}", role)
-                    for name, role in people
-                ],
-                with_tokens=self.use_system_account,
-            )
-            self.actors = {
-                name: Actor(role, user.id, Source.API)
-                for (name, role), (user, _) in zip(people, created, strict=True)
-            }
-            self.tokens = {
-                name: token for (name, _), (_, token) in zip(people, created, strict=True)
-            }
+            self.actors, self.tokens = create_accounts(people, with_tokens=self.use_system_account)
             if not self.use_system_account:
                 self.actors["system"] = Actor.system()
             self.providers = {self.actors[p].user_id for p in ("p0", "p1", "p2")}

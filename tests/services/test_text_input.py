@@ -12,7 +12,7 @@ from ops_portal.domain.lifecycle import Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent, User
 from ops_portal.services import accounts, bookings
-from tests.conftest import booking_in, booking_state
+from tests.support.builders import booking_in, booking_state
 
 # C0 (NUL, bell, lone CR, escape), DEL and C1 (NEL, CSI): all of Unicode category Cc but \t, \n.
 CONTROL_CHARACTERS = ["\x00", "\x07", "\r", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]

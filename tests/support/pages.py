@@ -1,6 +1,6 @@
-"""What the page tests share: people with passwords, a login helper in the style of flaskr's
-`AuthActions`, a client that gives every request its own app context, a reader for the cards
-and forms a page renders, and a fast bulk loader of bookings with valid event chains."""
+"""What the page tests share: the people of tests.support.people with passwords, a login helper
+in the style of flaskr's `AuthActions`, a client that gives every request its own app context,
+and a reader for the cards and forms a page renders."""
 
 from __future__ import annotations
 
@@ -14,26 +14,11 @@ from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 from jinja2.bccache import Bucket, BytecodeCache
 
-from ops_portal.domain.lifecycle import LIFECYCLE, Action, Actor, Role, Source, Status
-from ops_portal.extensions import db
-from ops_portal.models import Booking, BookingEvent
-from tests.conftest import PATH_TO, Cast
+from tests.support.people import PASSWORD, PERSON, Cast, create_cast
 
-PASSWORD = "correct horse battery staple"
-
-# kind -> (email, name, role); the kinds are those of conftest's Cast, so booking_in() works.
-PEOPLE = {
-    "owner": ("olive@example.com", "Olive Owner", Role.CUSTOMER),
-    "other_customer": ("oscar_other@example.com", "Oscar Other", Role.CUSTOMER),
-    "provider": ("pat@example.com", "Pat Provider", Role.PROVIDER),
-    "other_provider": ("quinn@example.com", "Quinn Provider", Role.PROVIDER),
-    "admin": ("ada@example.com", "Ada Admin", Role.ADMIN),
-    "system": ("robot@example.com", "Robot", Role.SYSTEM),
-}
 HOME = {
     "owner": "/customer/",
     "other_customer": "/customer/",
@@ -74,23 +59,11 @@ class SharedBytecodeCache(BytecodeCache):
 
 @pytest.fixture
 def people(app) -> Cast:
-    """conftest's cast, with passwords, so they can log in through the pages."""
-    from ops_portal.services import accounts
-
+    """The cast with passwords instead of API tokens, so they can log in through the pages;
+    the app's test client is a PageClient."""
     app.test_client_class = PageClient
     app.jinja_env.bytecode_cache = SharedBytecodeCache()
-    created = accounts.create_users(
-        [
-            accounts.validate_new_user(email, name, role, None if role is Role.SYSTEM else PASSWORD)
-            for email, name, role in PEOPLE.values()
-        ],
-        with_tokens=False,
-    )
-    actors = {
-        kind: Actor(role, user.id, Source.API)
-        for (kind, (_, _, role)), (user, _) in zip(PEOPLE.items(), created, strict=True)
-    }
-    return Cast(**actors, tokens={})
+    return create_cast(password=PASSWORD, with_tokens=False)
 
 
 class AuthActions:
@@ -106,7 +79,7 @@ class AuthActions:
         next: str | None = None,
         remember: bool = False,
     ):
-        email = PEOPLE[who][0] if who in PEOPLE else who
+        email = PERSON[who].email if who in PERSON else who
         url = "/login" + ("?" + urlencode({"next": next}) if next is not None else "")
         token = Page(self.client.get(url)).csrf_token
         data = {"email": email, "password": password, "csrf_token": token}
@@ -307,125 +280,3 @@ def press(client, form: Form, *, htmx: bool = False, confirm: bool = False, **fi
     assert not unknown, f"the form has no {unknown}"
     data = {**form.hidden, **(form.checkboxes if confirm else {}), **fields}
     return client.post(form.action, data=data, headers=HTMX if htmx else {})
-
-
-# ------------------------------------------------------------------------------ database state
-
-
-def snapshot(booking_id: int) -> tuple:
-    """(status, version, provider_id, number of events), read fresh from the database."""
-    db.session.rollback()  # end any earlier read: on SQLite (WAL) it would be an old snapshot
-    row = db.session.execute(
-        sa.select(Booking.status, Booking.version, Booking.provider_id).where(
-            Booking.id == booking_id
-        )
-    ).one()
-    events = db.session.scalar(
-        sa.select(sa.func.count()).where(BookingEvent.booking_id == booking_id)
-    )
-    db.session.rollback()
-    return (*row, events)
-
-
-def count_bookings() -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Booking))
-
-
-# ------------------------------------------------------------------------------ bulk data
-
-ASSIGNING = (Action.ASSIGN, Action.FORCE_ASSIGN)
-ACTOR_FOR_STEP = {
-    Action.ASSIGN: "admin",
-    Action.FORCE_ASSIGN: "admin",
-    Action.ACCEPT: "provider",
-    Action.REJECT: "provider",
-    Action.COMPLETE: "provider",
-    Action.CANCEL: "owner",
-    Action.MARK_FAILED: "admin",
-}
-
-
-def bulk_bookings(
-    cast: Cast,
-    statuses: list[Status],
-    *,
-    customer: str = "owner",
-    providers: tuple[str, ...] = ("provider",),
-    customer_name: str | None = None,
-    start: datetime | None = None,
-) -> list[int]:
-    """Insert bookings in the given statuses, each with the event chain of conftest.PATH_TO, in
-    one transaction (thousands per second). Active ones are force-assigned, round robin over
-    `providers`, so a provider may hold many; a second apart, oldest first."""
-    start = start or datetime(2030, 1, 1, 9, tzinfo=UTC)
-    customer_actor = cast.by_name(customer)
-    name = customer_name or PEOPLE[customer][1]
-    plans = []
-    for index, status in enumerate(statuses):
-        provider = cast.by_name(providers[index % len(providers)])
-        active = status in (Status.ASSIGNED, Status.IN_PROGRESS)
-        steps = [
-            Action.FORCE_ASSIGN if a is Action.ASSIGN and active else a for a in PATH_TO[status]
-        ]
-        created = start + timedelta(seconds=index)
-        plans.append((status, provider, steps, created))
-    rows = [
-        {
-            "status": status.value,
-            "customer_id": customer_actor.user_id,
-            "provider_id": provider.user_id
-            if status in (Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED)
-            else None,
-            "assignment_forced": status in (Status.ASSIGNED, Status.IN_PROGRESS),
-            "customer_name": name,
-            "service": "Leaking tap",
-            "address": f"{index} Bulk Street",
-            "notes": "",
-            "version": 1 + len(steps),
-            "created_at": created,
-            "updated_at": created + timedelta(milliseconds=len(steps)),
-        }
-        for index, (status, provider, steps, created) in enumerate(plans)
-    ]
-    db.session.rollback()
-    with db.session.begin():
-        connection = db.session.connection()  # Core executemany: batched multi-row INSERTs
-        ids = list(
-            connection.scalars(
-                sa.insert(Booking.__table__).returning(
-                    Booking.__table__.c.id, sort_by_parameter_order=True
-                ),
-                rows,
-            )
-        )
-        events = []
-        for booking_id, (status, provider, steps, created) in zip(ids, plans, strict=True):
-            current = None
-            involved = provider.user_id if steps and steps[0] in ASSIGNING else None
-            for number, action in enumerate([Action.CREATE, *steps]):
-                target = LIFECYCLE[action].target
-                actor = (
-                    customer_actor
-                    if action is Action.CREATE
-                    else cast.by_name(ACTOR_FOR_STEP[action])
-                )
-                events.append(
-                    {
-                        "booking_id": booking_id,
-                        "action": action.value,
-                        "from_status": current,
-                        "to_status": target.value,
-                        "actor_role": actor.role.value,
-                        "actor_id": actor.user_id,
-                        "provider_id": None if action is Action.CREATE else involved,
-                        "reason": "bulk" if action is Action.MARK_FAILED else None,
-                        "forced": LIFECYCLE[action].forced,
-                        "source": "web",
-                        "created_at": created + timedelta(milliseconds=number),
-                    }
-                )
-                current = target.value
-            assert current == status.value
-        connection.execute(sa.insert(BookingEvent.__table__), events)
-    return ids

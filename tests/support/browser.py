@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright against a real gunicorn server.
 
-Each test gets its own server on a migrated, empty database of each backend (the `database_url`
-fixture), seeded with one account per role. A `Journey` opens browser contexts for the people in
+Each test gets the backend's server (tests.support.server) on the test's migrated, empty
+database, seeded with everyone in PEOPLE. A `Journey` opens browser contexts for the people in
 it, saves a screenshot of every page they visit at phone and desktop size under
 artifacts/<journey>/<backend>/, and fails the test on any console error, page error or 5xx that
 the journey did not deliberately provoke.
@@ -12,10 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +19,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.conftest import make_app
+from ops_portal.extensions import db
+from tests.support.people import PASSWORD, PERSON, Cast, Person, create_cast
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,33 +33,12 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
-SERVER_SECRET_KEY = "browser-test-secret-key"
-PASSWORD = "correct horse battery"
 
 # Chromium's log line for an answer with an error status, e.g. the deliberate 409.
 REFUSAL_LOG = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
-
-
-@dataclass(frozen=True)
-class Person:
-    key: str
-    email: str
-    name: str
-    role: str
-    id: int = 0
-    token: str = ""
-
-
-PEOPLE = [
-    Person("customer", "olive@example.com", "Olive Owner", "CUSTOMER"),
-    Person("provider", "pat@example.com", "Pat Provider", "PROVIDER"),
-    Person("other_provider", "quinn@example.com", "Quinn Provider", "PROVIDER"),
-    Person("admin", "ada@example.com", "Ada Admin", "ADMIN"),
-]
 
 
 # ------------------------------------------------------------------------------ the browser
@@ -97,38 +73,16 @@ def browser():
 # ------------------------------------------------------------------------------ the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def seed_people(database_url: str) -> dict[str, Person]:
-    """One account per role, with a password (for the browser) and an API token (for the
-    outside world acting through the API)."""
-    from ops_portal.extensions import db
-    from ops_portal.services import accounts
-
-    app = make_app(database_url)
-    with app.app_context():
-        created = accounts.create_users(
-            [accounts.validate_new_user(p.email, p.name, p.role, PASSWORD) for p in PEOPLE],
-            with_tokens=True,
-        )
-        people = {
-            p.key: Person(p.key, p.email, p.name, p.role, user.id, token)
-            for p, (user, token) in zip(PEOPLE, created, strict=True)
-        }
-        db.session.remove()
-        db.engine.dispose()
-    return people
-
-
 @dataclass
 class LiveServer:
     url: str
-    people: dict[str, Person]
-    log: Path
+    cast: Cast
+
+    def person(self, kind: str) -> Person:
+        return PERSON[kind]
+
+    def user_id(self, kind: str) -> int:
+        return self.cast.by_name(kind).user_id
 
     def api(self, who: str, method: str, path: str, json: dict | None = None) -> dict:
         """Act through the JSON API as one of the people (the world outside the browser)."""
@@ -136,7 +90,7 @@ class LiveServer:
             method,
             self.url + path,
             json=json,
-            headers={"Authorization": f"Bearer {self.people[who].token}"},
+            headers={"Authorization": f"Bearer {self.cast.tokens[who]}"},
             timeout=10,
         )
         assert response.ok, f"{method} {path} → {response.status_code}: {response.text}"
@@ -144,7 +98,7 @@ class LiveServer:
 
     def booking_for(self, service: str = "Leaking tap", *, assign_to: str | None = None) -> dict:
         booking = self.api(
-            "customer",
+            "owner",
             "POST",
             "/api/bookings",
             {
@@ -159,77 +113,19 @@ class LiveServer:
                 "admin",
                 "POST",
                 f"/api/bookings/{booking['id']}/assign",
-                {"provider_id": self.people[assign_to].id},
+                {"provider_id": self.user_id(assign_to)},
             )
         return booking
 
 
 @pytest.fixture
-def live_server(database_url, tmp_path):
-    """`gunicorn -w 2 -k gthread` serving the app on the test's database."""
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SERVER_SECRET_KEY,
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_COST": "1024",
-    }
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "-w",
-                "2",
-                "-k",
-                "gthread",
-                "--threads",
-                "4",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "0",
-                "ops_portal:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        people = seed_people(database_url)  # while the workers boot
-        wait_until_healthy(process, url, log)
-        yield LiveServer(url, people, log)
-    finally:
-        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing to drain
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    server_log = log.read_text(errors="replace")
-    assert "Traceback" not in server_log, f"the server logged an exception:\n{server_log}"
-
-
-def wait_until_healthy(process: subprocess.Popen, url: str, log: Path, attempts: int = 150) -> None:
-    """Poll /health (bounded): each failed attempt waits on the process itself, so a server
-    that dies while starting is reported at once with its log."""
-    for _ in range(attempts):
-        try:
-            if requests.get(url + "/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or workers still booting
-            pass
-        try:
-            process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            continue
-        pytest.fail(
-            f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')}"
-        )
-    pytest.fail(f"gunicorn did not become healthy:\n{log.read_text(errors='replace')}")
+def live_server(app, server) -> LiveServer:
+    """The backend's gunicorn serving the test's database, with everyone in PEOPLE given a
+    password (for the browser) and an API token (for the world outside acting through the
+    API)."""
+    cast = create_cast(password=PASSWORD, with_tokens=True)
+    db.session.remove()  # nothing of the test's own session stays open beside the server
+    return LiveServer(server.base_url, cast)
 
 
 # ------------------------------------------------------------------------------ journeys
@@ -267,7 +163,7 @@ class Journey:
     def log_in(self, page, who: str) -> None:
         from playwright.sync_api import expect
 
-        person = self.server.people[who]
+        person = self.server.person(who)
         page.goto("/login")
         if not self.saw_login:  # the same page for everyone: once per journey is enough
             self.saw_login = True
@@ -329,3 +225,54 @@ def journey(request, browser, live_server, database_url):
     finally:
         journey.close()
     assert not journey.problems, "the browser reported problems:\n" + "\n".join(journey.problems)
+
+
+# ------------------------------------------------------------------------------ polls
+
+
+def start_poll(page, region: str) -> None:
+    """Send the polling region's request now, as its `every Ns` trigger would (same element,
+    same URL, same swap), instead of waiting out the interval; `poll_handled` waits for htmx
+    to have dealt with the answer (swapped it and settled the new content, or decided not to
+    swap it). The progress is marked on <body>, where Playwright's expect() can see it on a
+    page whose clock is paused too."""
+    page.evaluate(
+        """region => {
+        const elt = document.querySelector(region);
+        document.body.dataset.poll = "sent";
+        htmx.ajax("GET", elt.getAttribute("hx-get"), {source: elt, target: elt, swap: "outerHTML"})
+            .then(() => {  // the answer is dealt with, and swapped or not
+                if (document.contains(elt)) {  // not swapped
+                    document.body.dataset.poll = "handled";
+                    return;
+                }
+                // A swap is done once htmx has settled the new content (a timer after the
+                // swap): only then are its forms htmx's, and a click on one an htmx request.
+                document.body.dataset.poll = "swapped";
+                document.body.addEventListener(
+                    "htmx:afterSettle", () => { document.body.dataset.poll = "handled"; },
+                    {once: true});
+            });
+    }""",
+        region,
+    )
+
+
+def poll_handled(page, *, clock_paused: bool = False) -> None:
+    """Wait until htmx has dealt with the answer to `start_poll`. On a page whose clock is
+    paused, the clock is moved on just enough for htmx to settle a swap (far less than any
+    poll's interval, so no poll of the page's own fires)."""
+    from playwright.sync_api import expect
+
+    body = page.locator("body")
+    if clock_paused:
+        expect(body).to_have_attribute("data-poll", re.compile("swapped|handled"))
+        page.clock.run_for(100)
+    expect(body).to_have_attribute("data-poll", "handled")
+
+
+def pause_clock(page) -> None:
+    """Stop the page's clock where it is (installed with page.clock.install() before the page
+    loaded): the page's own timers, its polls among them, fire only when the test moves the
+    clock on."""
+    page.clock.pause_at(page.evaluate("Date.now()"))

@@ -1,0 +1,88 @@
+"""The people of the tests, in one table: the service and API tests' `cast` (actors with API
+tokens), the page tests' `people` (the same people with passwords, tests.support.pages) and the
+browser tests' accounts (both) are all made from PEOPLE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pytest
+
+from ops_portal.domain.lifecycle import Actor, Role, Source
+
+
+@dataclass(frozen=True)
+class Person:
+    kind: str  # what the test calls them: an attribute of Cast, a key of tokens
+    email: str
+    name: str
+    role: Role
+
+
+# Two customers, two providers, an admin and a system account (automation, which has no
+# password). Only Oscar's email has an underscore: the archive search tests rely on it.
+PEOPLE = (
+    Person("owner", "olive@example.com", "Olive Owner", Role.CUSTOMER),
+    Person("other_customer", "oscar_other@example.com", "Oscar Other", Role.CUSTOMER),
+    Person("provider", "pat@example.com", "Pat Provider", Role.PROVIDER),
+    Person("other_provider", "quinn@example.com", "Quinn Provider", Role.PROVIDER),
+    Person("admin", "ada@example.com", "Ada Admin", Role.ADMIN),
+    Person("system", "robot@example.com", "Robot", Role.SYSTEM),
+)
+PERSON = {person.kind: person for person in PEOPLE}
+ACTOR_KINDS = tuple(PERSON)
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Cast:
+    """The people of a lifecycle test: two customers, two providers, an admin, a system account."""
+
+    owner: Actor
+    other_customer: Actor
+    provider: Actor
+    other_provider: Actor
+    admin: Actor
+    system: Actor
+    tokens: dict[str, str]
+
+    def by_name(self, name: str) -> Actor:
+        return getattr(self, name)
+
+
+def create_accounts(
+    people: Iterable[Person], *, password: str | None = None, with_tokens: bool = False
+) -> tuple[dict[str, Actor], dict[str, str]]:
+    """Accounts for `people` in one transaction: their actors and (with_tokens) API tokens, by
+    kind. Everyone but a SYSTEM account gets `password`."""
+    from ops_portal.services import accounts
+
+    people = list(people)
+    created = accounts.create_users(
+        [
+            accounts.validate_new_user(
+                p.email, p.name, p.role, None if p.role is Role.SYSTEM else password
+            )
+            for p in people
+        ],
+        with_tokens=with_tokens,
+    )
+    actors, tokens = {}, {}
+    for person, (user, token) in zip(people, created, strict=True):
+        actors[person.kind] = Actor(person.role, user.id, Source.API)
+        if with_tokens:
+            tokens[person.kind] = token
+    return actors, tokens
+
+
+def create_cast(*, password: str | None = None, with_tokens: bool = True) -> Cast:
+    """Everyone in PEOPLE, in the app context's database."""
+    actors, tokens = create_accounts(PEOPLE, password=password, with_tokens=with_tokens)
+    return Cast(**actors, tokens=tokens)
+
+
+@pytest.fixture
+def cast(app) -> Cast:
+    """Everyone in PEOPLE, with API tokens."""
+    return create_cast()
