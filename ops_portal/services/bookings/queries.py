@@ -204,9 +204,9 @@ def archive(
                 )
             ),
         ]
-        if is_ascii_digits(number):
-            # One past the largest id matches nothing, as a number that long names no booking.
-            booking_id = parse_whole_number(number, field="q", ceiling=LARGEST_ID + 1)
+        booking_id = parse_whole_number(number, field="q") if is_ascii_digits(number) else None
+        # A number past the largest id names no booking (and would not fit the column).
+        if booking_id is not None and booking_id <= LARGEST_ID:
             matches.append(Booking.id == booking_id)
         query = query.where(sa.or_(*matches))
     query = query.order_by(Booking.updated_at.desc(), Booking.id.desc())
