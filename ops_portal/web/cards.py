@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from flask import flash, g, get_flashed_messages, make_response, redirect, render_template
 
-from ..domain.errors import DomainError, StaleBooking
+from ..domain.errors import ConflictInFlight, DomainError, StaleBooking
 from ..domain.lifecycle import LIFECYCLE, STATUS_WORDS, Action, Actor
 from ..http.errors import status_for
 from ..http.htmx import alert_response, is_htmx
@@ -65,11 +65,17 @@ def action_refused(error: DomainError, booking_id: int, load_booking: LoadBookin
 
 
 def refusal_in_words(error: DomainError, booking) -> str:
-    """The message for a person: a stale page is explained without version numbers."""
+    """The message for a person: a stale page is explained without version numbers, a press
+    still being worked on without idempotency keys."""
     if isinstance(error, StaleBooking):
         return (
             f"This booking changed: now {booking.status}. It was updated after this page was "
             "shown, so nothing was done; check it before acting again."
+        )
+    if isinstance(error, ConflictInFlight):
+        return (
+            "Your earlier press of this button is still being worked on; wait a moment, then "
+            "press again (it will not be done twice)."
         )
     return error.detail
 

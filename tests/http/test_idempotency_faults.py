@@ -32,6 +32,8 @@ from ops_portal.domain.lifecycle import Status
 from ops_portal.models import Booking, IdempotencyKey, utcnow
 from tests.support.api import CREATE_BODY, new_key
 from tests.support.builders import booking_in, count_rows, event_actions, key_rows
+from tests.support.databases import make_app
+from tests.support.pages import AuthActions, Page, PageClient, press
 from tests.support.server import READY_WITHIN, fresh_session, wait_for
 
 pytestmark = pytest.mark.server
@@ -333,3 +335,37 @@ def test_a_repeat_past_the_wait_is_told_to_retry_and_its_retry_runs(app, cast, s
     fresh_session()
     assert event_actions(retry.json()["id"]) == ["create"]
     assert len(key_rows()) == 1
+
+
+# --------------------------------------------------------------------- a page's form keys
+
+
+def test_a_card_form_key_follows_the_same_rules_as_an_api_key(database_url, people, other):
+    """The hidden idempotency_key of a card's form: while a first press is still running past
+    the wait, the card says so (PostgreSQL: 409 in the card; SQLite: the database is busy, 503),
+    nothing is done, and the next press of the same form acts once."""
+    impatient = make_app(database_url, SQLITE_BUSY_TIMEOUT=0.3, IDEMPOTENCY_WAIT_SECONDS=0.3)
+    impatient.test_client_class = PageClient
+    phone = impatient.test_client()
+    assert AuthActions(phone).login("provider").status_code == 303
+    booking_id = booking_in(people, Status.ASSIGNED).id
+    form = Page(phone.get("/provider/")).form(booking_id, "accept")
+    scope = f"POST /provider/bookings/{booking_id}/accept (htmx)"
+    fresh_session()
+    other.write_key(people.provider.user_id, scope, form.hidden["idempotency_key"], b"", {})
+
+    waited = press(phone, form, htmx=True)
+    other.rollback()
+    again = press(phone, form, htmx=True)
+
+    if other.sqlite:
+        assert waited.status_code == 503 and int(waited.headers["Retry-After"]) > 0
+    else:
+        assert waited.status_code == 409
+        assert "still being worked on" in Page(waited).card_error(booking_id)
+        assert Page(waited).card_status(booking_id) == Status.ASSIGNED
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert Page(again).card_status(booking_id) == Status.IN_PROGRESS
+    assert event_actions(booking_id) == ["create", "assign", "accept"]
+    [row] = key_rows()
+    assert (row.endpoint, row.response_status) == (scope, 200)
