@@ -1,5 +1,5 @@
-"""The operations command line of SPEC §9, run through Flask's CLI runner against the test
-database (SQLite and PostgreSQL): users create / import / token, and demo."""
+"""The operations command line (README, docs/operations.md), run through Flask's CLI runner against
+the test database (SQLite and PostgreSQL): users create / import / token, and demo."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The schema comes only from the migrations (issue 2, "Migrations only"): an empty database
-migrated to head has exactly the models' schema, with the append-only guards and the partial
-unique index of SPEC §6.1; it downgrades to nothing and upgrades again. On SQLite and, when
+"""The schema comes only from the migrations: an empty database migrated to head has exactly the
+models' schema, with the append-only guards and the partial unique index that backs the
+availability rule; it downgrades to nothing and upgrades again. On SQLite and, when
 OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def assert_at_head() -> None:
         for index in sa.inspect(db.engine).get_indexes("bookings")
         if index["name"] == "uq_bookings_one_active_per_provider"
     ]
-    # The SPEC §6.1 backstop must stay a *partial* unique index: unique over active, non-forced
+    # The availability backstop must stay a *partial* unique index: unique over active, non-forced
     # bookings only (a plain unique index on provider_id would forbid any booking history).
     assert one_active["unique"] and one_active["column_names"] == ["provider_id"]
     where = str(one_active["dialect_options"][f"{db.engine.dialect.name}_where"])

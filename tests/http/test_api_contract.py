@@ -1,4 +1,4 @@
-"""The published contract (issue 4 §5): the OpenAPI document flask-smorest generates is served
+"""The published contract: the OpenAPI document flask-smorest generates is served
 with its page, and Schemathesis fuzzes every operation against it — valid and invalid bodies,
 parameters and headers — on both databases: never a 5xx, and every answer (status, headers,
 body) must be one the document promises."""

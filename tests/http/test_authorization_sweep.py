@@ -1,4 +1,4 @@
-"""Authorization sweep (issue 4 §3, SPEC §4): walk the app's URL map — not a hand-kept list — and
+"""Authorization sweep (docs/access.md): walk the app's URL map — not a hand-kept list — and
 for every route × method × actor (anonymous, both customers, both providers, the admin, and for
 the API the system account and an admin's browser session without a token), on every id-taking
 route with the actor's own object, ANOTHER user's object and a missing one, check the answer

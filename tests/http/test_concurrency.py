@@ -1,5 +1,6 @@
-"""SPEC §6 with real parallel requests: a gunicorn server with several worker processes, each with
-several threads, in front of the same SQLite file or PostgreSQL database the test reads.
+"""The guarantees under concurrency (docs/lifecycle.md) with real parallel requests: a gunicorn
+server with several worker processes, each with several threads, in front of the same SQLite file or
+PostgreSQL database the test reads.
 
 Requests of a race are released together by a threading.Barrier; each thread has its own HTTP
 session (its own keep-alive connection, so the requests land on different workers). Nothing here
@@ -118,7 +119,7 @@ def test_accepts_racing_force_cancels_on_one_booking_exactly_one_wins(app, cast,
     assert winner["status"] == (Status.IN_PROGRESS if won_by_accept else Status.CANCELLED)
     assert winner["version"] == seen_version + 1
     for response in responses:
-        if response.status_code == 409:  # the answer says what the booking is now (SPEC §5)
+        if response.status_code == 409:  # the answer says what the booking is now
             body = response.json()
             assert winner["status"] in body["detail"]
             if "booking" in body:  # only for someone who may still see it

@@ -1,4 +1,4 @@
-"""Booking actions from the pages (issue 3 §5, SPEC §5): each action's form pressed as the page
+"""Booking actions from the pages: each action's form pressed as the page
 drew it, with htmx (the card alone, swapped in place) and without (303 and a flash); CSRF really
 on; refusals (400 / 403 / 409) shown inside the card, with nothing changed."""
 

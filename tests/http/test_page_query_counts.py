@@ -1,4 +1,4 @@
-"""The pages' SQL does not grow with the data (issue 3): the dispatch board, the provider's queue
+"""The pages' SQL does not grow with the data: the dispatch board, the provider's queue
 and the customer's bookings make the same number of statements with 10 bookings and with 1,000."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Who may open which page (SPEC §4, issue 3): every page × every role and anonymous, through
+"""Who may open which page (docs/access.md): every page × every role and anonymous, through
 the Flask test client with real logins; and the login / logout pages themselves."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The lifecycle model of tests/services/test_state_machine.py, driven through the JSON API
-(issue 4, item 1): the same rules, actors, model and invariants, but every step is a real
+"""The lifecycle model of tests/services/test_state_machine.py, driven through the JSON API:
+the same rules, actors, model and invariants, but every step is a real
 request with the Flask test client and the actor's bearer token, and the predicted refusal is
 the HTTP status the API answers. A success must answer 200/201 with the booking as the model
 has it (status, provider, version).
@@ -50,7 +50,7 @@ def make_api_machine(app):
             response = self._post(who, f"/api/bookings/{booking_id}/{action.value}", body)
             if response.status_code == 200:
                 answer = response.get_json()
-                row = sm.SPEC[action]
+                row = sm.RULES_BY_HAND[action]
                 assert answer["status"] == row.target, answer
                 assert answer["version"] == self.model[booking_id].version + 1, answer
                 if row.takes_provider:

@@ -1,5 +1,5 @@
-"""Provider availability (SPEC §2): computed from bookings; assign needs an AVAILABLE, active
-provider; force-assign bypasses availability; releasing actions free the provider."""
+"""Provider availability (docs/lifecycle.md): computed from bookings; assign needs an AVAILABLE,
+active provider; force-assign bypasses availability; releasing actions free the provider."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The audit trail (SPEC §3) and all-or-nothing writes (SPEC §5, §6): events are append-only in
+"""The audit trail and all-or-nothing writes (docs/lifecycle.md): events are append-only in
 the database itself, chains never break, refusals write nothing, a failure midway leaves no
 trace, and a stale version is refused."""
 
@@ -179,7 +179,7 @@ def test_event_chains_stay_unbroken_across_a_long_random_walk(cast):
 
 
 def assert_one_unforced_active_booking_per_provider() -> None:
-    """SPEC §6.1: no provider holds two active bookings unless a force-assign made it so."""
+    """No provider holds two active bookings unless a force-assign made it so."""
     rows = db.session.execute(
         sa.select(Booking.provider_id, sa.func.count())
         .where(Booking.status.in_(ACTIVE), Booking.assignment_forced.is_(False))

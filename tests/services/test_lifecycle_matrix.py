@@ -1,9 +1,9 @@
-"""The lifecycle matrix (SPEC §2, issue 2): every booking action x every status x every kind of
+"""The lifecycle matrix: every booking action x every status x every kind of
 actor, one test per cell, through the service layer on real databases.
 
 The expected answer of each cell is derived from `LIFECYCLE` (whose rows
-tests/unit/test_lifecycle_table.py checks against the SPEC), with the relation to the booking
-judged here independently of the code's own `is_related`:
+tests/unit/test_lifecycle_table.py checks against the table written out by hand), with the relation
+to the booking judged here independently of the code's own `is_related`:
 
 - role not among the rule's roles -> refused, 403
 - the relation fails (OWNER: the owning customer; ASSIGNED: the provider assigned now) -> 403
@@ -155,6 +155,6 @@ def test_lifecycle_cell(cast, action, status, kind):
             assert isinstance(error, NotPermitted)
         else:
             assert isinstance(error, TransitionNotAllowed)
-            # SPEC §5: says what was asked, the current status and why not.
+            # A refusal says what was asked, the current status and why not.
             assert action.value in error.detail and status.value in error.detail
         assert snapshot(booking.id) == before, "a refused action changed the booking"

@@ -1,12 +1,13 @@
-"""A model of the lifecycle that hunts for bugs (issue 4, item 1).
+"""A model of the lifecycle that hunts for bugs.
 
-A Hypothesis `RuleBasedStateMachine` drives the real service layer on a real database (SQLite,
-and PostgreSQL when OPS_PORTAL_TEST_POSTGRES_URL is set) with random actions by random actors:
-two customers, three providers, an admin and the system. A plain-Python model, written here
-from SPEC §2–§4 independently of `LIFECYCLE`, predicts each outcome: success, or the exact HTTP
-status the refusal maps to (via `ops_portal.http.errors.status_for`).
+A Hypothesis `RuleBasedStateMachine` drives the real service layer on a real database (SQLite, and
+PostgreSQL when OPS_PORTAL_TEST_POSTGRES_URL is set) with random actions by random actors: two
+customers, three providers, an admin and the system. A plain-Python model, written here from the
+documented rules (docs/lifecycle.md, docs/access.md) independently of `LIFECYCLE`, predicts each
+outcome: success, or the exact HTTP status the refusal maps to (via
+`ops_portal.http.errors.status_for`).
 
-After every step, against the database: event chains unbroken (SPEC §3); at most one active
+After every step, against the database: event chains unbroken; at most one active
 non-forced booking per provider, and none beside a forced one unless it was there first;
 terminal bookings never change; versions only increase; a refused action changed nothing; and
 the database equals the model.
@@ -57,7 +58,7 @@ SETTINGS = settings(
     print_blob=True,
 )
 
-# ------------------------------------------------------------------ SPEC §2, written out again
+# ------------------------------------------------------------------ the rules, written out again
 
 ACTIVE = {"ASSIGNED", "IN_PROGRESS"}
 TERMINAL = {"COMPLETED", "CANCELLED"}
@@ -80,7 +81,7 @@ def _row(sources, target, roles, **kw):
     return SpecRow(frozenset(sources.split()), target, frozenset(roles.split()), **kw)
 
 
-SPEC = {
+RULES_BY_HAND = {
     Action.CANCEL: _row(
         "PENDING ASSIGNED REJECTED", "CANCELLED", "CUSTOMER", relation="owner", clears_provider=True
     ),
@@ -98,7 +99,7 @@ SPEC = {
     Action.REJECT: _row(
         "ASSIGNED", "REJECTED", "PROVIDER", relation="assigned", clears_provider=True
     ),
-    # complete keeps provider_id: who did the job (SPEC §2)
+    # complete keeps provider_id: who did the job
     Action.COMPLETE: _row("IN_PROGRESS", "COMPLETED", "PROVIDER", relation="assigned"),
     Action.RETRY: _row("REJECTED FAILED", "PENDING", "ADMIN SYSTEM", clears_provider=True),
     Action.FORCE_CANCEL: _row(
@@ -116,7 +117,7 @@ SPEC = {
         reason_required=True,
     ),
 }
-assert set(SPEC) == set(Action) - {Action.CREATE}
+assert set(RULES_BY_HAND) == set(Action) - {Action.CREATE}
 
 MACHINE_PEOPLE = (
     ("c0", Role.CUSTOMER),
@@ -151,8 +152,8 @@ class Refused(Exception):
 
 
 def predict(b: ModelBooking, actor: Actor, action: Action, provider_id, reason, version, model):
-    """The outcome SPEC §2–§4 demand: raises Refused(status) or returns normally (success)."""
-    row = SPEC[action]
+    """The outcome the documented rules demand: raises Refused(status), or returns (success)."""
+    row = RULES_BY_HAND[action]
     if actor.role.value not in row.roles:
         raise Refused(403)
     if version is not None and version != b.version:
@@ -272,7 +273,7 @@ def make_machine(app):
         @rule(
             booking_id=booking_ids,
             who=st.sampled_from(ACTOR_NAMES),
-            action=st.sampled_from(list(SPEC)),
+            action=st.sampled_from(list(RULES_BY_HAND)),
             provider_pick=st.sampled_from(["p0", "p1", "p2", "p0", "p1", "p2", "nowhere", "c0"]),
             reason=st.sampled_from([None, "", "a good reason"]),
             version_pick=st.sampled_from(["none", "current", "current", "stale", "future"]),
@@ -293,7 +294,7 @@ def make_machine(app):
             b = self.model[booking_id]
             choices = [
                 (who, action)
-                for action, row in SPEC.items()
+                for action, row in RULES_BY_HAND.items()
                 if b.status in row.sources
                 for who in ACTOR_NAMES
                 if self.actors[who].role.value in row.roles
@@ -312,7 +313,7 @@ def make_machine(app):
             b = self.model[booking_id]
             actor = self.actors[who]
             provider_id = None
-            if SPEC[action].takes_provider:
+            if RULES_BY_HAND[action].takes_provider:
                 provider_id = (
                     NOWHERE if provider_pick == "nowhere" else self.actors[provider_pick].user_id
                 )
@@ -339,7 +340,7 @@ def make_machine(app):
             if got is not None:
                 assert booking_state(booking_id) == before, "a refused action changed something"
                 return
-            row = SPEC[action]
+            row = RULES_BY_HAND[action]
             involved = provider_id if row.takes_provider else b.provider
             if involved is not None:
                 b.ever_providers.add(involved)
@@ -394,7 +395,7 @@ def make_machine(app):
                 # versions only increase
                 assert row.version >= self.last_versions.get(booking_id, 1)
                 self.last_versions[booking_id] = row.version
-                # SPEC §3: an unbroken chain ending at the status, one event per success
+                # an unbroken chain ending at the status, one event per success
                 chain = events[booking_id]
                 assert len(chain) == b.events, (booking_id, len(chain), b.events)
                 assert chain[0].action == "create" and chain[0].from_status is None

@@ -145,7 +145,7 @@ def bulk_bookings(
 
 
 def assert_event_chain(booking_id: int) -> None:
-    """SPEC §3: events form an unbroken chain ending at the booking's status."""
+    """Events form an unbroken chain ending at the booking's status."""
     events = db.session.scalars(
         sa.select(BookingEvent)
         .where(BookingEvent.booking_id == booking_id)
