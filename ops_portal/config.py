@@ -28,7 +28,7 @@ def check_production_settings(config) -> None:
             "(a key generated per machine would log everyone out on the next one)"
         )
     storage = str(config.get("RATELIMIT_STORAGE_URI") or "")
-    if storage in ("", "memory://") or storage.startswith("memory://"):
+    if not storage or storage.startswith("memory://"):
         # Empty too: Flask-Limiter then falls back to memory.
         problems.append(
             f"RATELIMIT_STORAGE_URI is {storage or 'empty'}, which keeps failed-login counts in "

@@ -269,6 +269,29 @@ def test_reject_remembers_every_provider_who_rejected(cast):
     assert availability_of(cast, cast.other_provider.user_id) is Availability.AVAILABLE
 
 
+def test_eligible_providers_are_active_available_and_have_not_rejected_the_booking(cast):
+    from ops_portal.services import accounts
+
+    (third, _), (fourth, _) = (
+        accounts.create_user(f"{name}@example.com", name.title(), "PROVIDER")
+        for name in ("ria", "sol")
+    )
+    rejected = booking_in(cast, Status.REJECTED)  # cast.provider rejected it
+    booking_in(cast, Status.ASSIGNED, provider=cast.other_provider)  # other_provider is busy
+    deactivate(fourth.id)
+
+    eligible = dispatch.eligible_providers(rejected.id)
+
+    assert [p.id for p in eligible] == [third.id]
+    assert all(p.availability is Availability.AVAILABLE for p in eligible)
+    # A booking nobody rejected may go to the rejecter of another one.
+    fresh = booking_in(cast, Status.PENDING)
+    assert {p.id for p in dispatch.eligible_providers(fresh.id)} == {
+        third.id,
+        cast.provider.user_id,
+    }
+
+
 # ------------------------------------------------------------------------------------ reads
 
 
