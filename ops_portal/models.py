@@ -121,6 +121,10 @@ class Booking(db.Model):
         sa.Index("ix_bookings_status_created_at", "status", "created_at"),
         sa.Index("ix_bookings_provider_id_status", "provider_id", "status"),
         sa.Index("ix_bookings_customer_id_created_at", "customer_id", "created_at"),
+        # The archive's order (the latest change first), with and without a status filter, and
+        # the failed bookings still on the board.
+        sa.Index("ix_bookings_updated_at_id", "updated_at", "id"),
+        sa.Index("ix_bookings_status_updated_at_id", "status", "updated_at", "id"),
         # Backstop of the availability rule, in the database: one non-forced active booking per
         # provider.
         sa.Index(
@@ -150,7 +154,9 @@ class Booking(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+    # Cards show customer_name (kept on the booking) and the provider's name: only the provider
+    # is joined when bookings are loaded.
+    customer: Mapped[Customer] = relationship()
     provider: Mapped[Provider | None] = relationship(lazy="joined")
     events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="BookingEvent.id", lazy="select"

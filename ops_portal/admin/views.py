@@ -1,14 +1,16 @@
-"""Admin pages: the dispatch board (lanes, provider panel) and the archive."""
+"""Admin pages: the dispatch board (lanes, provider panel), each lane's full list and the
+archive."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 
-from ..domain.lifecycle import Role
+from ..domain.lifecycle import Role, Status
+from ..models import utcnow
 from ..services import bookings, providers
 from ..web.actions import register_booking_actions
 from ..web.gates import gate_blueprint
-from ..web.params import page_number_arg
+from ..web.params import cursor_arg
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
@@ -18,8 +20,8 @@ def board_regions_oob() -> str:
     """What else an action changes on the board: lane counts and the provider panel."""
     return render_template(
         "admin/_board_oob.html",
-        counts=bookings.lane_counts(g.actor),
-        providers=providers.providers_with_availability(g.actor),
+        counts=bookings.lane_counts(g.actor, now=utcnow()),
+        panel=providers.provider_panel(g.actor),
     )
 
 
@@ -29,8 +31,8 @@ register_booking_actions(admin, bookings.get_booking, extras=board_regions_oob)
 def _render_board(template: str):
     return render_template(
         template,
-        lanes=bookings.board_lanes(g.actor),
-        providers=providers.providers_with_availability(g.actor),
+        lanes=bookings.board_lanes(g.actor, now=utcnow()),
+        panel=providers.provider_panel(g.actor),
     )
 
 
@@ -46,15 +48,26 @@ def board_regions():
     return _render_board("admin/_board.html")
 
 
+@admin.get("/lanes/<lane_name>")
+def lane(lane_name: str):
+    """Every booking of one lane of the board, oldest first."""
+    try:
+        status = Status(lane_name.upper())
+    except ValueError:
+        abort(404)
+    window = bookings.lane(g.actor, status, now=utcnow(), cursor=cursor_arg())
+    return render_template("admin/lane.html", status=status, window=window)
+
+
 @admin.get("/archive")
 def archive():
-    """Completed and cancelled bookings: search, filter, pages."""
+    """Completed, cancelled and failed bookings: search, filter, pages."""
     search = request.args.get("q", "")
     status = request.args.get("status") or None
-    page = bookings.archive(g.actor, search=search, status=status, page=page_number_arg())
+    window = bookings.archive(g.actor, search=search, status=status, cursor=cursor_arg())
     return render_template(
         "admin/archive.html",
-        page=page,
+        window=window,
         search=search,
         status=status,
         statuses=bookings.ARCHIVE_STATUSES,

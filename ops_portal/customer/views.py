@@ -9,7 +9,7 @@ from ..domain.lifecycle import Role
 from ..services import bookings
 from ..web.actions import register_booking_actions
 from ..web.gates import gate_blueprint
-from ..web.params import page_number_arg
+from ..web.params import cursor_arg
 from .forms import NewBookingForm
 
 customer = Blueprint("customer", __name__, url_prefix="/customer")
@@ -20,8 +20,8 @@ register_booking_actions(customer, bookings.get_booking)
 @customer.get("/")
 def index():
     """My bookings, newest first."""
-    page = bookings.customer_bookings(g.actor, page=page_number_arg())
-    return render_template("customer/index.html", page=page)
+    window = bookings.customer_bookings(g.actor, cursor=cursor_arg())
+    return render_template("customer/index.html", window=window)
 
 
 @customer.route("/bookings/new", methods=["GET", "POST"])

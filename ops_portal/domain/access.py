@@ -22,7 +22,7 @@ class Read(StrEnum):
     WORK_QUEUE = "a provider's work queue (ASSIGNED, IN_PROGRESS)"
     PROVIDER_LIST = "the provider list with availability"
     DISPATCH_BOARD = "the dispatch board"
-    ARCHIVE = "the archive of finished bookings"
+    ARCHIVE = "the archive (completed, cancelled and failed bookings)"
 
 
 class Scope(StrEnum):

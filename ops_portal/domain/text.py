@@ -20,3 +20,9 @@ def normalize_newlines(value: str) -> str:
 def has_control_characters(value: str) -> bool:
     """Any character of Unicode category Cc (C0, DEL, C1) other than tab and newline."""
     return any(unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS for ch in value)
+
+
+def fold(value: str) -> str:
+    """Text as a search compares it: case and accents set aside ("Zoë" and "ZOE" are alike)."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()

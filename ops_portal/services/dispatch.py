@@ -3,12 +3,20 @@ SYSTEM actor) decides with. Each answers in one query, however many providers th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
-from ..domain.lifecycle import Action
+from ..domain.access import Read, require_read
+from ..domain.lifecycle import LIFECYCLE, Action, Actor, Availability
+from ..domain.text import fold
 from ..extensions import db
 from ..models import BookingEvent, Provider
 from . import providers
+from .bookings.rules import clean_text
+
+# A picker lists this many providers at most; a search narrows a longer list.
+PICKER_SIZE = 30
 
 
 def rejected_by(booking_id: int) -> list[int]:
@@ -22,16 +30,82 @@ def rejected_by(booking_id: int) -> list[int]:
     )
 
 
-def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
-    """Providers the booking may be assigned to now: active, AVAILABLE, and not one who already
-    rejected it; by name."""
-    active = providers.active_bookings_by_provider()
-    rejected_it = sa.exists().where(
+def _rejected_it(booking_id: int):
+    return sa.exists().where(
         BookingEvent.booking_id == booking_id,
         BookingEvent.action == Action.REJECT,
         BookingEvent.provider_id == Provider.id,
     )
+
+
+def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
+    """Providers the booking may be assigned to now: active, AVAILABLE, and not one who already
+    rejected it; by name."""
+    active = providers.active_bookings_by_provider()
     query = providers.availability_query(active).where(
-        Provider.active.is_(True), active.c.busy_with.is_(None), ~rejected_it
+        Provider.active.is_(True), active.c.busy_with.is_(None), ~_rejected_it(booking_id)
     )
     return [providers.from_row(row) for row in db.session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A provider as a picker offers them for one booking."""
+
+    provider: providers.ProviderAvailability
+    rejected_it: bool
+
+    @property
+    def eligible(self) -> bool:
+        return self.provider.availability is Availability.AVAILABLE and not self.rejected_it
+
+
+@dataclass(frozen=True)
+class Picker:
+    """The providers an assign or force-assign form offers: eligible ones first, then by name;
+    at most PICKER_SIZE of the `matching` ones, narrowed by `search`."""
+
+    action: Action
+    choices: list[Choice]
+    matching: int
+    search: str
+
+    @property
+    def groups(self) -> list[tuple[str, list[Choice]]]:
+        """The choices under a heading saying why they are where they are, eligible first."""
+        groups = (
+            ("Free now", [c for c in self.choices if c.eligible]),
+            (
+                "Free, but rejected this booking",
+                [
+                    c
+                    for c in self.choices
+                    if c.rejected_it and c.provider.availability is Availability.AVAILABLE
+                ],
+            ),
+            ("Busy", [c for c in self.choices if c.provider.availability is Availability.BUSY]),
+        )
+        return [(label, choices) for label, choices in groups if choices]
+
+
+def provider_picker(actor: Actor, booking_id: int, action: Action, search: str = "") -> Picker:
+    """The choices for `action` on the booking: assign offers providers who are free now;
+    force-assign every active one, busy ones too. One query, whatever the number of providers;
+    the page renders at most PICKER_SIZE of them."""
+    require_read(actor, Read.PROVIDER_LIST)
+    search = clean_text(search, "q", max_len=80).strip()
+    active = providers.active_bookings_by_provider()
+    rejected_it = _rejected_it(booking_id).label("rejected_it")
+    query = providers.availability_query(active).add_columns(rejected_it)
+    query = query.where(Provider.active.is_(True))
+    if LIFECYCLE[action].checks_availability:
+        query = query.where(active.c.busy_with.is_(None))
+    needle = fold(search)
+    choices = [
+        Choice(providers.from_row(row), bool(row.rejected_it))
+        for row in db.session.execute(query)
+        if needle in fold(row.name)
+    ]
+    # Stable: within each group the query's order (by name) holds.
+    choices.sort(key=lambda choice: not choice.eligible)
+    return Picker(action, choices[:PICKER_SIZE], len(choices), search)

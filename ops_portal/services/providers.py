@@ -72,3 +72,47 @@ def providers_with_availability(actor: Actor) -> list[ProviderAvailability]:
     require_read(actor, Read.PROVIDER_LIST)
     query = availability_query(active_bookings_by_provider())
     return [from_row(row) for row in db.session.execute(query)]
+
+
+# The board's provider panel lists this many providers at most, whatever their number.
+PANEL_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The board's provider panel: how many providers are in each availability, and the first
+    PANEL_SIZE of them (free ones first, then busy, then inactive; by name)."""
+
+    counts: dict[Availability, int]
+    providers: list[ProviderAvailability]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def provider_panel(actor: Actor) -> Panel:
+    """The provider panel in two queries, however many providers there are."""
+    require_read(actor, Read.PROVIDER_LIST)
+    active = active_bookings_by_provider()
+    availability = sa.case(
+        (Provider.active.is_(False), Availability.INACTIVE.value),
+        (active.c.busy_with.is_not(None), Availability.BUSY.value),
+        else_=Availability.AVAILABLE.value,
+    )
+    counted = (
+        sa.select(availability.label("availability"), sa.func.count())
+        .select_from(Provider)
+        .outerjoin(active, active.c.provider_id == Provider.id)
+        .group_by(availability)
+    )
+    counts = {a: 0 for a in Availability}
+    counts.update({Availability(a): n for a, n in db.session.execute(counted)})
+    order = sa.case(
+        (availability == Availability.AVAILABLE.value, 0),
+        (availability == Availability.BUSY.value, 1),
+        else_=2,
+    )
+    first = availability_query(active).order_by(None).order_by(order, User.name, Provider.id)
+    listed = [from_row(row) for row in db.session.execute(first.limit(PANEL_SIZE))]
+    return Panel(counts, listed)

@@ -1,18 +1,21 @@
-"""The one booking-action view every role blueprint mounts: POST /bookings/<id>/<action>.
+"""The booking-action views every role blueprint mounts at /bookings/<id>/<action>: GET draws
+the action's form inside its card (the provider picker, a reason, a confirmation), POST applies
+it.
 
-It parses the card's form, calls the service once, and answers with the card. A refusal is
+POST parses the card's form, calls the service once, and answers with the card. A refusal is
 caught here and shown inside the card that was pressed (the card component re-renders itself,
 as contact-app's archive component does); nothing else decides where it appears."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g
+from flask import Blueprint, abort, g, render_template, request
 
-from ..domain.errors import DomainError, InvalidInput
-from ..domain.lifecycle import LIFECYCLE, Action
+from ..domain.errors import DomainError, InvalidInput, NotPermitted
+from ..domain.lifecycle import LIFECYCLE, STATUS_WORDS, Action, may_attempt
+from ..http.htmx import is_htmx
 from ..http.idempotency import idempotent
-from ..services import bookings
-from .cards import Extras, LoadBooking, action_done, action_refused
+from ..services import bookings, dispatch
+from .cards import Extras, LoadBooking, action_done, action_refused, card_response
 from .forms import ActionForm
 
 
@@ -21,15 +24,50 @@ def register_booking_actions(
 ) -> None:
     """POST /bookings/<id>/<action> on a role blueprint: one view for every role."""
 
+    @blueprint.get("/bookings/<int:booking_id>/timeline")
+    def booking_timeline(booking_id: int):
+        """A booking's timeline: the fragment a card fetches when it is opened, else the
+        booking's page with the timeline open."""
+        booking = bookings.get_booking(g.actor, booking_id)
+        if is_htmx():
+            return render_template("bookings/_timeline.html", booking=booking)
+        return render_template("bookings/detail.html", booking=booking)
+
+    @blueprint.get("/bookings/<int:booking_id>/<action_name>")
+    def booking_action_form(booking_id: int, action_name: str):
+        """One action's form, open in its booking's card: the fragment for htmx, else the
+        booking's page."""
+        action = action_named(action_name)
+        booking = bookings.get_booking(g.actor, booking_id)
+        if not may_attempt(booking.facts, g.actor, action):
+            raise NotPermitted(f"You may not {LIFECYCLE[action].label.lower()} this booking")
+        if booking.status not in LIFECYCLE[action].sources:
+            # The card as it now is, saying why the form it offered is gone.
+            error = (
+                f"{LIFECYCLE[action].label} is no longer possible: this booking is now "
+                f"{STATUS_WORDS[booking.status].lower()}."
+            )
+            response = card_response(booking, status=409, error=error)
+            response.headers["HX-Retarget"] = f"#booking-{booking.id}"
+            response.headers["HX-Reswap"] = "outerHTML"
+            return response
+        picker = (
+            dispatch.provider_picker(g.actor, booking.id, action, request.args.get("q", ""))
+            if LIFECYCLE[action].takes_provider
+            else None
+        )
+        if is_htmx():
+            return render_template(
+                "bookings/_action_details.html", booking=booking, action=action, picker=picker
+            )
+        return render_template(
+            "bookings/detail.html", booking=booking, open_action=action, picker=picker
+        )
+
     @blueprint.post("/bookings/<int:booking_id>/<action_name>")
     def booking_action(booking_id: int, action_name: str):
         """Apply one lifecycle action from a booking card's form."""
-        try:
-            action = Action(action_name)
-        except ValueError:
-            abort(404)
-        if action is Action.CREATE:
-            abort(404)
+        action = action_named(action_name)
         try:
             return apply_action(booking_id, action)
         except DomainError as refusal:  # the form's key refused (in flight, or reused)
@@ -42,6 +80,17 @@ def register_booking_actions(
         except DomainError as refusal:  # an answer too: stored with the form's key
             return action_refused(refusal, booking_id, load_booking)
         return action_done(booking, action, extras)
+
+
+def action_named(name: str) -> Action:
+    """The action a URL names; creating is not an action on a booking (404 like any other)."""
+    try:
+        action = Action(name)
+    except ValueError:
+        abort(404)
+    if action is Action.CREATE:
+        abort(404)
+    return action
 
 
 def perform_from_form(booking_id: int, action: Action):

@@ -11,6 +11,8 @@ from ..domain.numbers import is_ascii_digits
 from ..domain.text import MAX_LENGTHS
 
 CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
+# Actions that end or undo work: drawn as dangerous buttons.
+DANGER_ACTIONS = frozenset({Action.CANCEL, Action.REJECT, Action.FORCE_CANCEL, Action.MARK_FAILED})
 
 
 class DigitsField(IntegerField):

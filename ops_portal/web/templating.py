@@ -6,20 +6,19 @@ from __future__ import annotations
 import uuid
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 
 from ..domain.lifecycle import (
     LIFECYCLE,
     STATUS_WORDS,
     Action,
-    Availability,
     allowed_actions,
 )
-from ..services import providers
 from .cards import card_messages, orphan_card_messages
-from .forms import CONFIRMED_ACTIONS
+from .forms import CONFIRMED_ACTIONS, DANGER_ACTIONS
 from .gates import current_actor, home_url
+from .params import CURSOR_ARGS
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -50,13 +49,15 @@ def register_template_helpers(app: Flask) -> None:
             "new_idempotency_key": lambda: uuid.uuid4().hex,
             "detail_url": detail_url,
             "page_url": page_url,
-            "provider_choices": provider_choices,
+            "action_needs_input": action_needs_input,
+            "action_is_danger": action_is_danger,
             "LIFECYCLE": LIFECYCLE,
             "Action": Action,
             "STATUS_WORDS": STATUS_WORDS,
             "CONFIRMED_ACTIONS": CONFIRMED_ACTIONS,
             "actions_for": actions_for,
             "action_url": action_url,
+            "timeline_url": timeline_url,
             "card_messages": card_messages,
             "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
@@ -76,19 +77,24 @@ def action_url(booking, action: Action) -> str:
     )
 
 
-def page_url(number: int) -> str:
-    args = {**request.view_args, **request.args.to_dict(), "page": number}
-    return url_for(request.endpoint, **args)
+def timeline_url(booking) -> str:
+    return url_for(f"{request.blueprint}.booking_timeline", booking_id=booking.id)
 
 
-def provider_choices(action: Action):
-    """Providers for the assign pickers: AVAILABLE ones for assign; every active one (busy ones
-    marked) for force-assign. One query per request, however many cards."""
-    if "provider_choices" not in g:
-        g.provider_choices = providers.providers_with_availability(current_actor())
-    if action is Action.ASSIGN:
-        return [p for p in g.provider_choices if p.availability == Availability.AVAILABLE]
-    return [p for p in g.provider_choices if p.active]
+def page_url(**cursor) -> str:
+    """This list page's URL at another position, keeping its filters."""
+    args = {k: v for k, v in request.args.items() if k not in CURSOR_ARGS}
+    return url_for(request.endpoint, **request.view_args, **args, **cursor)
+
+
+def action_needs_input(action: Action) -> bool:
+    """A provider, a reason or a confirmation: the action opens a form before it is sent."""
+    rule = LIFECYCLE[action]
+    return rule.takes_provider or rule.asks_reason or action in CONFIRMED_ACTIONS
+
+
+def action_is_danger(action: Action) -> bool:
+    return action in DANGER_ACTIONS
 
 
 def detail_url(booking) -> str | None:

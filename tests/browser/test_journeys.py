@@ -45,11 +45,12 @@ def book_through_form(journey, page, service: str = "Leaking tap") -> int:
 
 
 def assert_touch_targets(page, controls) -> None:
-    """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high. Measured in one
+    """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high (not those inside
+    a closed <details>, which have boxes but are not shown). Measured in one
     pass over the live DOM, so a redraw of the queue cannot detach a control mid-measurement."""
     sizes = controls.evaluate_all(
         """elements => elements
-            .filter(e => e.getClientRects().length > 0)
+            .filter(e => e.checkVisibility())
             .map(e => [e.innerText.trim(), e.getBoundingClientRect().height])"""
     )
     assert sizes, "no controls to measure"
@@ -80,8 +81,8 @@ def test_customer_books_and_cancels_in_place(journey):
 
     # A marker on the window survives an htmx swap and dies with a full page load.
     page.evaluate("window.__noReload = true")
+    card.locator("a.action-cancel").click()  # its form, fetched and swapped in
     cancel = card.locator("details.action-cancel")
-    cancel.locator("summary").click()
     expect(cancel.locator("label.confirm")).to_have_text(f"Yes, cancel booking #{booking_id}")
     journey.shot(page, "customer-cancel-confirmation")
     cancel.get_by_role("checkbox").check()
@@ -114,8 +115,8 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     expect(card).to_have_attribute("data-status", "PENDING")
     expect(admin.locator("#lane-count-PENDING")).to_have_text("1")
     journey.shot(admin, "admin-board")
+    card.locator("a.action-assign").click()  # the picker, fetched when opened
     assign = card.locator("details.action-assign")
-    assign.locator("summary").click()
     picker = assign.get_by_label("Provider")
     expect(picker.locator("option")).to_have_text(["Choose…", "Pat Provider", "Quinn Provider"])
     picker.select_option(label=provider.name)
@@ -141,8 +142,8 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     assert_touch_targets(phone, phone.locator(tappable))
     journey.shot(phone, "provider-queue-assigned")
 
+    job.locator("a.action-reject").tap()
     reject = job.locator("details.action-reject")
-    reject.locator("summary").tap()
     expect(reject.get_by_label("Reason")).to_be_visible()
     assert_touch_targets(phone, reject.locator("button, textarea"))
     journey.shot(phone, "provider-reject-form-open")
@@ -218,8 +219,8 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     admin.route("**/admin/board", hold_first_refresh)
     start_poll(admin, "#board")
 
+    board_card.locator("a.action-force-cancel").click()
     force_cancel = board_card.locator("details.action-force-cancel")
-    force_cancel.locator("summary").click()
     force_cancel.get_by_label("Reason").fill("Customer phoned: no longer needed.")
     force_cancel.get_by_role("checkbox").check()
     journey.shot(admin, "admin-force-cancel-confirmation")

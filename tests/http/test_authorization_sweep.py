@@ -86,6 +86,16 @@ def page_action_route(allowed: dict[str, tuple[dict, dict]], *, missing: dict, n
     return {"POST": action_cases(rows, missing=missing, extra=extra)}
 
 
+def page_action_form_route(answers: dict[str, tuple[dict, dict]], *, missing: dict):
+    """The rows of a role's GET action-form route, tried on the shared ASSIGNED bookings: (A, B)
+    for the actions whose form its role may open (409 where the booking's status no longer
+    allows the action); 403 for every other booking action; `missing` for a booking that does
+    not exist and for an action name that is no action at all."""
+    refused = web("302:login 403  403  403  403  403")
+    rows = {a.value: answers.get(a.value, (refused, refused)) for a in BOOKING_ACTIONS}
+    return {"GET": action_cases(rows, missing=missing, extra={"bogus A": missing})}
+
+
 # The API has one route per action (api.action_<name>); its rows, per action: (A, B).
 API_ACTION_ROWS = {
     #                                anon owner othr prov oprv admn sys  cookie
@@ -236,6 +246,66 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         missing=web("401  403  403  403  403  404"),
         no_reason=web("401  403  403  403  403  400"),
     ),
+    # An action's form (GET), opened on the shared bookings, which are ASSIGNED.
+    #                                                   anon   owner othr prov oprv admin
+    "customer.booking_action_form": page_action_form_route(
+        {
+            "cancel": (
+                web("302:login 200  403  403  403  403"),
+                web("302:login 403  200  403  403  403"),
+            )
+        },
+        missing=web("302:login 404  404  403  403  403"),
+    ),
+    "provider.booking_action_form": page_action_form_route(
+        {
+            **dict.fromkeys(
+                ("accept", "reject"),
+                (
+                    web("302:login 403  403  200  403  403"),
+                    web("302:login 403  403  403  200  403"),
+                ),
+            ),
+            "complete": (
+                web("302:login 403  403  409  403  403"),
+                web("302:login 403  403  403  409  403"),
+            ),
+        },
+        missing=web("302:login 403  403  404  404  403"),
+    ),
+    "admin.booking_action_form": page_action_form_route(
+        {
+            **dict.fromkeys(
+                ("force-assign", "force-cancel", "mark-failed"),
+                (web("302:login 403  403  403  403  200"),) * 2,
+            ),
+            **dict.fromkeys(("assign", "retry"), (web("302:login 403  403  403  403  409"),) * 2),
+        },
+        missing=web("302:login 403  403  403  403  404"),
+    ),
+    # A card's timeline, fetched when it is opened.
+    "customer.booking_timeline": {
+        "GET": {
+            "A": web("302:login 200      403      403      403      403"),
+            "B": web("302:login 403      200      403      403      403"),
+            "missing": web("302:login 404      404      403      403      403"),
+        }
+    },
+    "provider.booking_timeline": {
+        "GET": {
+            "A": web("302:login 403      403      200      403      403"),
+            "B": web("302:login 403      403      403      200      403"),
+            "missing": web("302:login 403      403      404      404      403"),
+        }
+    },
+    "admin.booking_timeline": {
+        "GET": {
+            "A": web("302:login 403      403      403      403      200"),
+            "B": web("302:login 403      403      403      403      200"),
+            "missing": web("302:login 403      403      403      403      404"),
+        }
+    },
+    "admin.lane": {"GET": {"-": web("302:login 403      403      403      403      200")}},
 }
 # fmt: on
 for _name, _rows in API_ACTION_ROWS.items():
@@ -483,6 +553,8 @@ def run_cell(
             "Q": world.user_id("other_provider"),
             "missing": MISSING_ID,
         }[target]
+    if "lane_name" in rule.arguments:
+        values["lane_name"] = "assigned"  # where the shared bookings are
     for name in ("action", "action_name"):
         if name in rule.arguments:
             values[name] = action.value if isinstance(action, Action) else action

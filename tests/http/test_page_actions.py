@@ -237,7 +237,9 @@ def test_an_action_that_does_not_exist_or_is_not_a_button_is_404_and_changes_not
                 headers=headers,
             )
             assert response.status_code == 404, action
-    assert owner.get(f"/customer/bookings/{booking}/cancel").status_code == 405
+            assert owner.get(f"/customer/bookings/{booking}/{action}").status_code == 404
+    # GET draws an action's form, and changes nothing.
+    assert owner.get(f"/customer/bookings/{booking}/cancel").status_code == 200
     assert snapshot(booking) == before
 
 
@@ -492,4 +494,5 @@ def test_assigning_a_provider_who_became_busy_since_the_page_was_drawn_is_403_in
         # Drawn again, the assign picker no longer offers Pat; force-assign does, marked busy.
         assert pat not in page.form(waiting, "assign").options["provider_id"]
         assert pat in page.form(waiting, "force-assign").options["provider_id"]
-        assert f"Pat Provider — busy with #{other}" in page.card(waiting)
+        picker = Page(admin.get(page.action_link(waiting, "force-assign"), headers=HTMX))
+        assert f"Pat Provider — busy with #{other}" in picker.html

@@ -437,25 +437,39 @@ def test_an_unknown_action_name_is_404(people, login, name):
 
 
 PAGE_PARAMETERS = {**BAD_IDS, "empty": "", "many-digits": "9" * 400}
+# Well-formed numbers that name no booking (0, or past any id that can exist).
+NO_SUCH_BOOKING = {"huge", "past-int32", "many-digits", "zero"}
 
 
-PAST_THE_END = {"huge", "past-int32", "many-digits"}
-
-
-@pytest.mark.parametrize("url", ["/customer/", "/admin/archive"])
+@pytest.mark.parametrize("url", ["/customer/", "/admin/archive", "/admin/lanes/pending"])
+@pytest.mark.parametrize("position", ["after", "before"])
 @pytest.mark.parametrize("name", PAGE_PARAMETERS)
-def test_a_page_parameter_is_a_page_number_or_a_400(people, login, url, name):
-    booking_in(people, Status.COMPLETED)  # listed on both pages' first page
+def test_a_list_position_is_a_booking_number_or_a_400(people, login, url, position, name):
+    # On the first page of each of these lists.
+    booking_in(people, Status.PENDING if "lanes" in url else Status.COMPLETED)
     client = login("owner" if url.startswith("/customer") else "admin")
-    page = Page(client.get(url, query_string={"page": PAGE_PARAMETERS[name]}))
+    page = Page(client.get(url, query_string={position: PAGE_PARAMETERS[name]}))
     if name == "empty":  # an empty box means the first page, as no parameter does
         assert page.status == 200 and page.card_ids
-    elif name in PAST_THE_END:
-        # An empty page, not an error, and no offset the database cannot hold.
-        assert page.status == 200 and page.card_ids == []
+    elif name in NO_SUCH_BOOKING:
+        assert_refused(page.response, 400)
+        assert "to page from" in page.text
     else:
         assert_refused(page.response, 400)
-        assert "page must be a positive whole number" in page.text
+        assert f"{position} must be a positive whole number" in page.text
+
+
+@pytest.mark.parametrize("value", ["0", "yes", "11", "\x00"])
+def test_a_list_end_is_1_or_a_400(people, login, value):
+    page = Page(login("admin").get("/admin/archive", query_string={"end": value}))
+    assert_refused(page.response, 400)
+    assert "end must be 1" in page.text
+
+
+def test_a_list_takes_one_position_at_most(people, login):
+    page = Page(login("admin").get("/admin/archive?after=1&before=2"))
+    assert_refused(page.response, 400)
+    assert "at most one of after, before and end" in page.text
 
 
 ARCHIVE_QUERIES = {

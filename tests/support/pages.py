@@ -39,7 +39,9 @@ class PageClient(FlaskClient):
     keeps one pushed for the test's own queries: without this, `g` leaks between requests.)"""
 
     def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        response.client = self  # so a Page can follow the links it shows (Page.form)
+        return response
 
 
 class SharedBytecodeCache(BytecodeCache):
@@ -219,12 +221,33 @@ class Page:
         return _text(found.group(1)) if found else None
 
     def actions(self, booking_id: int) -> set[str]:
-        """The action forms on the card, by their class `action-<name>`."""
-        return set(re.findall(r'class="action action-([a-z-]+)"', self.card(booking_id)))
+        """The actions the card offers (a form, or a link to one), by their class
+        `action-<name>`."""
+        return set(re.findall(r'class="action action-([a-z-]+)[" ]', self.card(booking_id)))
+
+    def action_link(self, booking_id: int, action: str) -> str | None:
+        """The card's link to an action's form (actions that need a provider, a reason or a
+        confirmation open a form first)."""
+        found = re.search(
+            rf'<a class="action action-{action}\b[^"]*"\s+href="([^"]+)"',
+            self.card(booking_id) or "",
+        )
+        return html_lib.unescape(found.group(1)) if found else None
 
     def form(self, booking_id: int, action: str) -> Form:
+        """The card's form for the action: on the page, or behind the card's link to it (opened
+        as a browser without JavaScript would, by following the link)."""
         suffix = f"/bookings/{booking_id}/{action}"
-        matches = [f for f in self.forms if f.action.endswith(suffix)]
+        matches = [
+            f
+            for f in self.forms
+            if f.action.endswith(suffix) and f.attrs.get("method", "get").lower() == "post"
+        ]
+        link = self.action_link(booking_id, action)
+        if not matches and link is not None:
+            opened = Page(self.response.client.get(link))
+            assert opened.status == 200, (link, opened.status, opened.text[:300])
+            return opened.form(booking_id, action)
         assert len(matches) == 1, f"{len(matches)} forms for {suffix} on the page"
         assert matches[0].card_id == booking_id, "the form is not inside its booking's card"
         return matches[0]

@@ -4,17 +4,18 @@
 names below are the package's interface, so callers need not know which module holds what."""
 
 from .actions import create_booking, perform_action
+from .paging import Cursor, Window
 from .queries import (
     ARCHIVE_STATUSES,
     BOARD_LANES,
     Lane,
-    Page,
     archive,
     board_lanes,
     booking_events,
     booking_for_card,
     customer_bookings,
     get_booking,
+    lane,
     lane_counts,
     provider_queue,
 )
@@ -24,8 +25,9 @@ __all__ = [
     "ARCHIVE_STATUSES",
     "BOARD_LANES",
     "DEFAULT_SERVICE",
+    "Cursor",
     "Lane",
-    "Page",
+    "Window",
     "archive",
     "board_lanes",
     "booking_events",
@@ -33,6 +35,7 @@ __all__ = [
     "create_booking",
     "customer_bookings",
     "get_booking",
+    "lane",
     "lane_counts",
     "perform_action",
     "provider_queue",

@@ -5,9 +5,9 @@ a query per row."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
 from ...domain.access import READ_RULES, Read, can_view, require_read
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
@@ -15,6 +15,7 @@ from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider, User
+from .paging import FROM_THE_START, Cursor, Order, Window, load_in_order, read_window
 from .rules import check_id, clean_text
 
 # Lanes of the dispatch board: what needs doing, in the order a dispatcher works them.
@@ -25,20 +26,16 @@ BOARD_LANES: tuple[Status, ...] = (
     Status.ASSIGNED,
     Status.IN_PROGRESS,
 )
-ARCHIVE_STATUSES: tuple[Status, ...] = (Status.COMPLETED, Status.CANCELLED)
-MAX_PER_PAGE = 100
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Booking]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+OPEN_LANES = tuple(status for status in BOARD_LANES if status is not Status.FAILED)
+# A failed booking waits on the board this long for a dispatcher; then it leaves for the archive.
+FAILED_ON_BOARD = timedelta(days=7)
+# Cards a lane shows on the board; the lane's own page lists all of them.
+PER_LANE = 12
+# Nobody works on these any more: the archive lists them.
+ARCHIVE_STATUSES: tuple[Status, ...] = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
+LANE_ORDER = Order((Booking.created_at, Booking.id), descending=False)
+NEWEST_FIRST = Order((Booking.created_at, Booking.id), descending=True)
+ARCHIVE_ORDER = Order((Booking.updated_at, Booking.id), descending=True)
 
 
 @dataclass(frozen=True)
@@ -116,57 +113,75 @@ def provider_queue(actor: Actor, provider_id: int) -> list[Booking]:
     in_progress_first = sa.case((Booking.status == Status.IN_PROGRESS, 0), else_=1)
     return list(
         db.session.scalars(
-            _with_timeline(sa.select(Booking))
+            sa.select(Booking)
             .where(Booking.provider_id == provider_id, Booking.status.in_(ACTIVE))
             .order_by(in_progress_first, Booking.created_at, Booking.id)
         )
     )
 
 
-def customer_bookings(actor: Actor, *, page: int = 1, per_page: int = 10) -> Page:
-    """A customer's own bookings, newest first."""
+def customer_bookings(
+    actor: Actor, *, cursor: Cursor = FROM_THE_START, per_page: int = 10
+) -> Window:
+    """A customer's own bookings, newest first, a page at a time."""
     require_read(actor, Read.OWN_BOOKINGS)
-    query = (
-        sa.select(Booking)
-        .where(Booking.customer_id == actor.user_id)
-        .order_by(Booking.created_at.desc(), Booking.id.desc())
+    query = sa.select(Booking.id).where(Booking.customer_id == actor.user_id)
+    return read_window(query, NEWEST_FIRST, cursor, per_page)
+
+
+def _on_board(now: datetime):
+    """Bookings the board shows: open ones, and failed ones until they are FAILED_ON_BOARD old
+    (older ones are in the archive, and search finds them)."""
+    return sa.or_(
+        Booking.status.in_(OPEN_LANES),
+        sa.and_(Booking.status == Status.FAILED, Booking.updated_at >= now - FAILED_ON_BOARD),
     )
-    return _paginate(query, page, per_page)
 
 
-def lane_counts(actor: Actor) -> dict[Status, int]:
+def lane_counts(actor: Actor, *, now: datetime) -> dict[Status, int]:
     """How many bookings wait in each lane of the dispatch board, in one query."""
     require_read(actor, Read.DISPATCH_BOARD)
     counts = dict(
         db.session.execute(
             sa.select(Booking.status, sa.func.count())
-            .where(Booking.status.in_(BOARD_LANES))
+            .where(_on_board(now))
             .group_by(Booking.status)
         ).all()
     )
     return {status: counts.get(status, 0) for status in BOARD_LANES}
 
 
-def board_lanes(actor: Actor, *, per_lane: int = 25) -> list[Lane]:
-    """The dispatch board: each open status's count and its oldest bookings, in two queries
-    (plus one for their timelines) however many bookings there are."""
-    counts = lane_counts(actor)
+def board_lanes(actor: Actor, *, now: datetime, per_lane: int = PER_LANE) -> list[Lane]:
+    """The dispatch board: each lane's count and its oldest bookings, in three queries
+    however many bookings there are."""
+    counts = lane_counts(actor, now=now)
     position = (
         sa.func.row_number()
-        .over(partition_by=Booking.status, order_by=(Booking.created_at, Booking.id))
+        .over(partition_by=Booking.status, order_by=LANE_ORDER.forward())
         .label("position")
     )
-    ranked = sa.select(Booking.id, position).where(Booking.status.in_(BOARD_LANES)).subquery()
-    items = db.session.scalars(
-        _with_timeline(sa.select(Booking))
-        .join(ranked, ranked.c.id == Booking.id)
-        .where(ranked.c.position <= per_lane)
-        .order_by(Booking.created_at, Booking.id)
-    ).all()
-    by_status: dict[str, list[Booking]] = {status: [] for status in BOARD_LANES}
-    for booking in items:
+    ranked = sa.select(Booking.id, position).where(_on_board(now)).subquery()
+    ids = db.session.scalars(sa.select(ranked.c.id).where(ranked.c.position <= per_lane)).all()
+    by_status: dict[Status, list[Booking]] = {status: [] for status in BOARD_LANES}
+    for booking in sorted(load_in_order(list(ids)), key=lambda b: (b.created_at, b.id)):
         by_status[booking.status].append(booking)
     return [Lane(status, counts[status], by_status[status]) for status in BOARD_LANES]
+
+
+def lane(
+    actor: Actor,
+    status: Status,
+    *,
+    now: datetime,
+    cursor: Cursor = FROM_THE_START,
+    per_page: int = 50,
+) -> Window:
+    """Every booking of one lane of the board, oldest first, a page at a time."""
+    require_read(actor, Read.DISPATCH_BOARD)
+    if status not in BOARD_LANES:
+        raise NotFound(f"No lane {status}")
+    query = sa.select(Booking.id).where(Booking.status == status, _on_board(now))
+    return read_window(query, LANE_ORDER, cursor, per_page)
 
 
 def archive(
@@ -174,11 +189,11 @@ def archive(
     *,
     search: str = "",
     status: str | None = None,
-    page: int = 1,
+    cursor: Cursor = FROM_THE_START,
     per_page: int = 20,
-) -> Page:
-    """Finished bookings (completed, cancelled), newest first, searchable by booking id or
-    customer name or email."""
+) -> Window:
+    """Bookings nobody is working on (completed, cancelled, failed), the latest change first,
+    searchable by booking id or customer name or email."""
     require_read(actor, Read.ARCHIVE)
     search = clean_text(search, "search", max_len=120)
     statuses = ARCHIVE_STATUSES
@@ -188,7 +203,7 @@ def archive(
                 f"status must be one of {', '.join(ARCHIVE_STATUSES)}, got {status!r}"
             )
         statuses = (Status(status),)
-    query = sa.select(Booking).where(Booking.status.in_(statuses))
+    query = sa.select(Booking.id).where(Booking.status.in_(statuses))
     if search:
         number = search.lstrip("#")
         # What a person types is text: % and _ match themselves, not any characters.
@@ -209,28 +224,4 @@ def archive(
         if booking_id is not None and booking_id <= LARGEST_ID:
             matches.append(Booking.id == booking_id)
         query = query.where(sa.or_(*matches))
-    query = query.order_by(Booking.updated_at.desc(), Booking.id.desc())
-    return _paginate(query, page, per_page)
-
-
-def _with_timeline(query):
-    # Cards show their timeline: load every listed booking's events in one more query.
-    return query.options(selectinload(Booking.events))
-
-
-def _page_number(page) -> int:
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise InvalidInput("page must be a positive whole number")
-    return min(page, LARGEST_ID)
-
-
-def _paginate(query, page: int, per_page: int) -> Page:
-    page = _page_number(page)
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
-    total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-    )
-    items = db.session.scalars(
-        _with_timeline(query).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), total, page, per_page)
+    return read_window(query, ARCHIVE_ORDER, cursor, per_page)
