@@ -73,7 +73,7 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, busy_timeout=app.config["SQLITE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=resource_folder("migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -2,14 +2,21 @@
 
 SQLite: a write transaction starts with BEGIN IMMEDIATE, so it holds the database's write lock
 from its first statement (no read-then-upgrade deadlocks between gunicorn workers); waiting for
-the lock is bounded by the busy timeout. PostgreSQL: services lock the booking and provider rows
-they decide on (SELECT ... FOR UPDATE), plus a partial unique index as a backstop.
+the lock is bounded by the busy timeout. Writers take turns before they begin (WriterTurn), so
+the next one starts as soon as the last one commits. PostgreSQL: services lock the booking and
+provider rows they decide on (SELECT ... FOR UPDATE), plus a partial unique index as a backstop.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 import sqlalchemy as sa
@@ -28,10 +35,72 @@ def _unicode_lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
-def configure_engine(engine: sa.Engine) -> None:
-    """SQLite pragmas and explicit BEGINs (pysqlite's own transaction handling is bypassed)."""
+class WriterTurn:
+    """Whose turn it is to write to a SQLite database.
+
+    A writer that finds the database locked waits in SQLite's busy handler, which sleeps in
+    steps of up to 100 ms: under load, writers would spend most of their time asleep while the
+    lock stands free. So writers queue before they begin: the threads of a process on a lock
+    (each handed the turn the moment the last one ends), the processes on an exclusive flock of
+    a file beside the database, tried every half millisecond. Either wait is bounded by the busy
+    timeout, then fails as a locked database does (503). The flock is released by the kernel if
+    its process dies."""
+
+    POLL_SECONDS = 0.0005
+
+    def __init__(self, database_path: str | None, timeout: float):
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.path = f"{database_path}-writer" if database_path else None
+        self._fd: int | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        deadline = time.monotonic() + self.timeout
+        if not self.lock.acquire(timeout=self.timeout):
+            raise _locked_database()
+        try:
+            if self.path is not None:
+                self._lock_file(deadline)
+            try:
+                yield
+            finally:
+                if self.path is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self.lock.release()
+
+    def _lock_file(self, deadline: float) -> None:
+        if self._fd is None:  # opened once per process, by the thread holding the lock
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _locked_database() from None
+                time.sleep(self.POLL_SECONDS)
+
+
+def _locked_database() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError(
+        "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+    )
+
+
+# The writer turn of each SQLite engine (a process's forked children open their own files).
+_writer_turns: weakref.WeakKeyDictionary[sa.Engine, WriterTurn] = weakref.WeakKeyDictionary()
+
+
+def configure_engine(engine: sa.Engine, *, busy_timeout: float = 15.0) -> None:
+    """SQLite pragmas, explicit BEGINs (pysqlite's own transaction handling is bypassed) and
+    the writers' turns."""
     if engine.dialect.name != "sqlite":
         return
+    database = engine.url.database
+    on_disk = database and database != ":memory:" and not database.startswith("file:")
+    _writer_turns[engine] = WriterTurn(database if on_disk else None, busy_timeout)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -77,22 +146,26 @@ def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     # End any read transaction the request began (e.g. loading the user), so the write one
     # begins fresh: with the write lock on SQLite, with a current snapshot on PostgreSQL.
     session.rollback()
+    turn = _writer_turns.get(session.get_bind())
     token = _write_intent.set(True)
     try:
-        with _domain_errors():
-            yield session
-            if keep_loaded:
-                actual = session()  # the request's Session behind the scoped proxy
-                previous, actual.expire_on_commit = actual.expire_on_commit, False
-                try:
-                    session.commit()
-                finally:
-                    actual.expire_on_commit = previous
-            else:
-                session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        # The turn ends after the commit or the rollback, never while the transaction is open.
+        with turn() if turn is not None else nullcontext():
+            try:
+                with _domain_errors():
+                    yield session
+                    if keep_loaded:
+                        actual = session()  # the request's Session behind the scoped proxy
+                        previous, actual.expire_on_commit = actual.expire_on_commit, False
+                        try:
+                            session.commit()
+                        finally:
+                            actual.expire_on_commit = previous
+                    else:
+                        session.commit()
+            except BaseException:
+                session.rollback()
+                raise
     finally:
         _write_intent.reset(token)
 
