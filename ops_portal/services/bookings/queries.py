@@ -12,9 +12,10 @@ from sqlalchemy.orm import selectinload
 from ...domain.access import READ_RULES, Read, can_view, require_read
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
-from ...domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
+from ...domain.numbers import LARGEST_ID
 from ...extensions import db
-from ...models import Booking, BookingEvent, Provider, User
+from ...models import Booking, BookingEvent, Provider
+from ..search import booking_matches
 from .rules import check_id, clean_text
 
 # Lanes of the dispatch board: what needs doing, in the order a dispatcher works them.
@@ -190,25 +191,7 @@ def archive(
         statuses = (Status(status),)
     query = sa.select(Booking).where(Booking.status.in_(statuses))
     if search:
-        number = search.lstrip("#")
-        # What a person types is text: % and _ match themselves, not any characters.
-        needle = search.lower()
-        matches = [
-            sa.func.lower(Booking.customer_name).contains(needle, autoescape=True),
-            Booking.customer_id.in_(
-                sa.select(User.id).where(
-                    sa.or_(
-                        sa.func.lower(User.name).contains(needle, autoescape=True),
-                        User.email.contains(needle, autoescape=True),
-                    )
-                )
-            ),
-        ]
-        booking_id = parse_whole_number(number, field="q") if is_ascii_digits(number) else None
-        # A number past the largest id names no booking (and would not fit the column).
-        if booking_id is not None and booking_id <= LARGEST_ID:
-            matches.append(Booking.id == booking_id)
-        query = query.where(sa.or_(*matches))
+        query = query.where(booking_matches(search))
     query = query.order_by(Booking.updated_at.desc(), Booking.id.desc())
     return _paginate(query, page, per_page)
 
