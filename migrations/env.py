@@ -93,6 +93,10 @@ def run_migrations_online():
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("render_item", render_item)
+    # The search index (migration 0004) is not in the models: autogenerate must not drop it.
+    from ops_portal.services.search import not_an_index_object
+
+    conf_args.setdefault("include_object", not_an_index_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

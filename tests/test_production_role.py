@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import Action, Role
+from ops_portal.domain.lifecycle import Action, Actor, Role, Source
 from ops_portal.extensions import db
 from tests.support.databases import (
     POSTGRES_URL,
@@ -60,11 +60,11 @@ def app_as_restricted_role():
 
 
 def test_the_documented_grants_run_the_app_and_keep_the_trail_append_only(app_as_restricted_role):
-    from ops_portal.services import accounts, idempotency
+    from ops_portal.services import accounts, bookings, idempotency
 
     app = app_as_restricted_role
     assert db.session.scalar(sa.text("SELECT current_user")).startswith("ops_app_")
-    (_, customer_token), (provider, provider_token), (_, admin_token) = accounts.create_users(
+    (_, customer_token), (provider, provider_token), (admin, admin_token) = accounts.create_users(
         [
             accounts.validate_new_user(*person)
             for person in (
@@ -100,6 +100,9 @@ def test_the_documented_grants_run_the_app_and_keep_the_trail_append_only(app_as
     ).get_json()
     assert [e["action"] for e in events] == ["create", "assign", "accept", "complete"]
     idempotency.purge_expired()  # the cron job's DELETE works as the app's role
+    # Archive search calls the search index's function (migration 0004) as the app's role.
+    dispatcher = Actor(Role.ADMIN, admin.id, Source.WEB)
+    assert [b.id for b in bookings.archive(dispatcher, search="cara").items] == [booking_id]
 
     for statement in (
         "UPDATE booking_events SET reason = 'rewritten'",

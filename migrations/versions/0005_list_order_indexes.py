@@ -5,7 +5,7 @@ the first does: the archive by (updated_at, id), filtered by status through (sta
 updated_at, id), which also finds the failed bookings still on the board.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04 19:10:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

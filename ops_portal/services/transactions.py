@@ -31,10 +31,6 @@ from ..extensions import db
 _write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 
 
-def _unicode_lower(value):
-    return value.lower() if isinstance(value, str) else value
-
-
 class WriterTurn:
     """Whose turn it is to write to a SQLite database.
 
@@ -110,8 +106,6 @@ def configure_engine(engine: sa.Engine, *, busy_timeout: float = 15.0) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        # SQLite's own lower() folds ASCII only; searches must find "Ünal" from "ünal".
-        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from ...domain.access import READ_RULES, Read, can_view, require_read
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
-from ...domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ...extensions import db
-from ...models import Booking, BookingEvent, Provider, User
+from ...models import Booking, BookingEvent, Provider
+from ..search import booking_matches
 from .paging import FROM_THE_START, Cursor, Order, Window, load_in_order, read_window
 from .rules import check_id, clean_text
 
@@ -193,7 +193,8 @@ def archive(
     per_page: int = 20,
 ) -> Window:
     """Bookings nobody is working on (completed, cancelled, failed), the latest change first,
-    searchable by booking id or customer name or email."""
+    searchable by number and by any word of the customer, the service, the address or the
+    provider (services.search)."""
     require_read(actor, Read.ARCHIVE)
     search = clean_text(search, "search", max_len=120)
     statuses = ARCHIVE_STATUSES
@@ -205,23 +206,5 @@ def archive(
         statuses = (Status(status),)
     query = sa.select(Booking.id).where(Booking.status.in_(statuses))
     if search:
-        number = search.lstrip("#")
-        # What a person types is text: % and _ match themselves, not any characters.
-        needle = search.lower()
-        matches = [
-            sa.func.lower(Booking.customer_name).contains(needle, autoescape=True),
-            Booking.customer_id.in_(
-                sa.select(User.id).where(
-                    sa.or_(
-                        sa.func.lower(User.name).contains(needle, autoescape=True),
-                        User.email.contains(needle, autoescape=True),
-                    )
-                )
-            ),
-        ]
-        booking_id = parse_whole_number(number, field="q") if is_ascii_digits(number) else None
-        # A number past the largest id names no booking (and would not fit the column).
-        if booking_id is not None and booking_id <= LARGEST_ID:
-            matches.append(Booking.id == booking_id)
-        query = query.where(sa.or_(*matches))
+        query = query.where(booking_matches(search))
     return read_window(query, ARCHIVE_ORDER, cursor, per_page)

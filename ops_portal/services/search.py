@@ -1,0 +1,202 @@
+"""Finding bookings by what a person types: a where-clause for `select(Booking)`.
+
+The text is read as words: runs of letters and digits, which punctuation separates as spaces
+do ("O'Brien" is "O" and "Brien", "olive@example.com" is "olive", "example" and "com"); a part
+of the text between spaces without a letter or digit ("%", "&") is looked for as it is. A
+booking matches when every word (and every such part) is found in one of its customer's name (as
+on the booking), its customer's email, its service, its address or its current provider's name;
+and, when the whole text is a booking number ("42" or "#42"), the booking with that id matches
+too. Case and
+diacritics are ignored ("zoe" finds "Zoë", "ÜNAL" finds "Ünal"): the database folds the words
+with the same function as the text it searches.
+
+SQLite finds a word at the start of a word of the text ("mil" finds "Mill Lane"), through the
+FTS5 table booking_search; PostgreSQL finds it anywhere ("ill" finds it too), through trigram
+indexes. Migration 0004 builds both, and keeps SQLite's table in step with the bookings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
+
+from ..domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
+from ..extensions import db
+from ..models import Booking, User
+
+# Words past these are ignored or cut short: each word costs the database a lookup, and a long
+# word's beginning already narrows the search as far as it can go.
+MAX_WORDS = 8
+MAX_WORD_LENGTH = 40
+# PostgreSQL's trigram indexes find a word of three characters or more; a shorter one only
+# filters the bookings the others found.
+MIN_INDEXED_LENGTH = 3
+
+# The schema objects of the search index that migration 0004 builds and no model describes: the
+# FTS5 table and the shadow tables FTS5 keeps for it (SQLite); the trigram indexes on folded
+# text (PostgreSQL). Comparing the migrated schema with the models (autogenerate in
+# migrations/env.py, and tests/test_migrations.py) leaves out exactly these.
+INDEX_OBJECTS = frozenset(
+    {
+        *(
+            ("table", f"booking_search{shadow}")
+            for shadow in ("", "_config", "_content", "_data", "_docsize", "_idx")
+        ),
+        *(
+            ("index", name)
+            for name in (
+                "ix_bookings_customer_name_folded_trgm",
+                "ix_bookings_service_folded_trgm",
+                "ix_bookings_address_folded_trgm",
+                "ix_users_name_folded_trgm",
+                "ix_users_email_folded_trgm",
+            )
+        ),
+    }
+)
+
+
+def not_an_index_object(_object, name, type_, _reflected, _compare_to) -> bool:
+    """Alembic's include_object: everything but INDEX_OBJECTS."""
+    return (type_, name) not in INDEX_OBJECTS
+
+
+booking_search = sa.table(
+    "booking_search",
+    sa.column("rowid"),
+    *(
+        sa.column(name)
+        for name in ("customer_name", "customer_email", "service", "address", "provider_name")
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    is_word: bool  # letters and digits; else characters without case, looked for as typed
+
+
+def search_terms(text: str) -> list[Term]:
+    """The words of `text`, and its parts between spaces that have none, at most MAX_WORDS."""
+    terms = []
+    for part in text.split():
+        words = "".join(c if _in_a_word(c) else " " for c in part).split()
+        terms.extend([Term(w, True) for w in words] if words else [Term(part, False)])
+    return [Term(t.text[:MAX_WORD_LENGTH], t.is_word) for t in terms[:MAX_WORDS]]
+
+
+def _in_a_word(character: str) -> bool:
+    # As FTS5's unicode61 tokenizer reads words: letters, numbers, private-use characters, and
+    # the marks that combine with them.
+    category = unicodedata.category(character)
+    return category[0] in "LNM" or category == "Co"
+
+
+def booking_matches(text: str) -> ColumnElement[bool]:
+    """Where-clause: the booking matches `text` (see the module's docstring). Text without
+    words matches every booking."""
+    text = text.strip()
+    terms = search_terms(text)
+    if not terms:
+        return sa.true()
+    if db.session.get_bind().dialect.name == "postgresql":
+        matches = _postgres_match(terms)
+    else:
+        matches = _sqlite_match(terms)
+    number = text.removeprefix("#")
+    if is_ascii_digits(number):
+        booking_id = parse_whole_number(number, field="search")
+        # A number past the largest id names no booking (and would not fit the column).
+        if booking_id <= LARGEST_ID:
+            return sa.or_(Booking.id == booking_id, matches)
+    return matches
+
+
+# ------------------------------------------------------------------------------------- SQLite
+
+
+def _sqlite_match(terms: list[Term]) -> ColumnElement[bool]:
+    """One FTS5 query of the words, each quoted as an FTS5 string (nothing typed is ever FTS5
+    syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's tokenizer folds case and diacritics.
+    Other terms are looked for as typed in the same table (their characters have no case)."""
+    searched = sa.select(booking_search.c.rowid)
+    words = [term.text for term in terms if term.is_word]
+    if words:
+        query = " ".join('"{}"*'.format(word.replace('"', '""')) for word in words)
+        searched = searched.where(sa.literal_column("booking_search").op("MATCH")(query))
+    texts = [column for column in booking_search.c if column.name != "rowid"]
+    for term in terms:
+        if not term.is_word:
+            searched = searched.where(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
+    return Booking.id.in_(searched)
+
+
+# --------------------------------------------------------------------------------- PostgreSQL
+
+
+def _fold(value) -> ColumnElement[str]:
+    return sa.func.ops_portal_fold(value, type_=sa.String)
+
+
+def _postgres_match(terms: list[Term]) -> ColumnElement[bool]:
+    """Every term found. Terms long enough for the trigram indexes find the bookings; shorter
+    ones are then checked on those bookings only (or on every booking, when no term is long
+    enough)."""
+    indexed = [_pattern(t.text) for t in terms if len(t.text) >= MIN_INDEXED_LENGTH]
+    short = [_pattern(t.text) for t in terms if len(t.text) < MIN_INDEXED_LENGTH]
+    if not indexed:
+        return sa.and_(*(_found_in(Booking, pattern) for pattern in short))
+    found = sa.and_(*(Booking.id.in_(_ids_found(pattern)) for pattern in indexed))
+    if not short:
+        return found
+    # OFFSET 0 keeps PostgreSQL from checking the short terms on every booking before it has
+    # the few that the indexed terms found (it pushes no condition into such a subquery).
+    texts = (Booking.customer_name, Booking.service, Booking.address)
+    found_first = sa.select(Booking.id, Booking.customer_id, Booking.provider_id, *texts)
+    candidates = aliased(Booking, found_first.where(found).offset(0).subquery())
+    return Booking.id.in_(
+        sa.select(candidates.id).where(*(_found_in(candidates, pattern) for pattern in short))
+    )
+
+
+def _pattern(term: str) -> ColumnElement[str]:
+    """LIKE's pattern for the term anywhere, folded, then escaped (folding may turn "℅" into
+    "c/o"), so that % and _ match themselves."""
+    folded = _fold(sa.literal(term, sa.String))
+    for character in ("\\", "%", "_"):
+        folded = sa.func.replace(folded, character, "\\" + character, type_=sa.String)
+    return sa.literal("%") + folded + sa.literal("%")
+
+
+def _like(column, pattern: ColumnElement[str]) -> ColumnElement[bool]:
+    # The folded column is the trigram index's expression.
+    return _fold(column).like(pattern, escape="\\")
+
+
+def _ids_found(pattern: ColumnElement[str]) -> sa.CompoundSelect:
+    """The ids of the bookings with the pattern in one of their texts: a query per table, so
+    that each starts from its indexes (an OR across the two tables would read every booking)."""
+    texts = (Booking.customer_name, Booking.service, Booking.address)
+    return sa.union(
+        sa.select(Booking.id).where(sa.or_(*(_like(c, pattern) for c in texts))),
+        sa.select(Booking.id)
+        .join(User, User.id == Booking.customer_id)
+        .where(_like(User.email, pattern)),
+        sa.select(Booking.id)
+        .join(User, User.id == Booking.provider_id)
+        .where(_like(User.name, pattern)),
+    )
+
+
+def _found_in(booking, pattern: ColumnElement[str]) -> ColumnElement[bool]:
+    """The pattern in one of the texts of `booking` (the model or an alias of it), row by row."""
+    return sa.or_(
+        *(_like(c, pattern) for c in (booking.customer_name, booking.service, booking.address)),
+        booking.customer_id.in_(sa.select(User.id).where(_like(User.email, pattern))),
+        booking.provider_id.in_(sa.select(User.id).where(_like(User.name, pattern))),
+    )

@@ -1,0 +1,203 @@
+"""Booking search (services/search.py) on the real index of each database: SQLite's FTS5 table,
+PostgreSQL's trigram indexes. Every word must be found in the customer's name, the customer's
+email, the service, the address or the current provider's name (case and diacritics ignored),
+or the whole text is the booking's number; what a person types is never query syntax; and the
+index follows the bookings and users it reads, through the triggers of migration 0004."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from ops_portal.domain.lifecycle import Action, Role, Status
+from ops_portal.extensions import db
+from ops_portal.models import Booking
+from ops_portal.services import bookings
+from ops_portal.services.search import MAX_WORDS, booking_matches
+from tests.support.builders import booking_in
+from tests.support.people import Person, create_accounts
+
+
+def found(text: str) -> list[int]:
+    """The ids of the bookings that match `text`, read fresh."""
+    db.session.rollback()
+    ids = sorted(db.session.scalars(sa.select(Booking.id).where(booking_matches(text))))
+    db.session.rollback()
+    return ids
+
+
+def run_sql(statement: str, **params) -> None:
+    """A change made behind the application's back, as an operator's UPDATE would be."""
+    db.session.rollback()
+    db.session.execute(sa.text(statement), params)
+    db.session.commit()
+
+
+@pytest.fixture
+def catalog(cast):
+    """Three bookings, by name: Olive's plumbing at 4 Mill Lane and gardening in Mill Street
+    (assigned to Zoë Zinc), and Oscar's painting in Dock Road under the name Ünal Öztürk."""
+    actors, _ = create_accounts(
+        [Person("zinc", "zoe.zinc@example.com", "Zoë Zinc", Role.PROVIDER)], with_tokens=False
+    )
+    cast.zinc = actors["zinc"]
+    plumbing = bookings.create_booking(cast.owner, service="Plumbing", address="4 Mill Lane")
+    painting = bookings.create_booking(
+        cast.other_customer, service="Painting", address="Dock Road", customer_name="Ünal Öztürk"
+    )
+    gardening = bookings.create_booking(cast.owner, service="Gardening", address="Mill Street")
+    bookings.perform_action(cast.admin, gardening.id, Action.ASSIGN, provider_id=cast.zinc.user_id)
+    return {"plumbing": plumbing.id, "painting": painting.id, "gardening": gardening.id}
+
+
+def assert_finds(catalog, searches: dict[str, set[str]]) -> None:
+    got = {text: found(text) for text in searches}
+    expected = {text: sorted(catalog[name] for name in names) for text, names in searches.items()}
+    assert got == expected
+
+
+def test_every_field_finds_its_bookings(catalog):
+    assert_finds(
+        catalog,
+        {
+            "olive": {"plumbing", "gardening"},  # the customer's name on the booking
+            "Olive Owner": {"plumbing", "gardening"},
+            "olive@example.com": {"plumbing", "gardening"},  # the customer's email
+            "oscar_other@example.com": {"painting"},
+            "Plumbing": {"plumbing"},  # the service
+            "plumb": {"plumbing"},  # the beginning of a word is enough
+            "4 Mill Lane": {"plumbing"},  # the address
+            "Mill": {"plumbing", "gardening"},
+            "dock": {"painting"},
+            "Zoe": {"gardening"},  # the provider's name
+            "zinc": {"gardening"},
+            "nobody": set(),
+        },
+    )
+
+
+def test_the_whole_text_as_a_booking_number_finds_that_booking(catalog):
+    plumbing, gardening = catalog["plumbing"], catalog["gardening"]
+    # The only number in the catalog's texts is the 4 of "4 Mill Lane": only ids match these.
+    assert 4 not in catalog.values()
+    assert found(str(plumbing)) == [plumbing]
+    assert found(f"#{gardening}") == [gardening]
+    assert found(f"#{gardening} olive") == []  # a number among words is a word
+    # Past the largest id: no booking, and nothing the database cannot hold.
+    assert found("2147483648") == []
+    assert found("#" + "9" * 400) == []
+
+
+def test_case_and_diacritics_are_ignored_both_ways(catalog):
+    assert_finds(
+        catalog,
+        {
+            "unal": {"painting"},  # stored "Ünal Öztürk"
+            "ÜNAL": {"painting"},
+            "öztürk": {"painting"},
+            "OZTURK": {"painting"},
+            "zoe zinc": {"gardening"},  # stored "Zoë Zinc"
+            "ZOË": {"gardening"},
+            "Ölive": {"plumbing", "gardening"},  # stored "Olive", typed with a diacritic
+            "PLÜMBING": {"plumbing"},
+            "Zo\u0308e": {"gardening"},  # "Zoë" typed with a combining diaeresis
+        },
+    )
+
+
+def test_every_word_must_match(catalog):
+    assert_finds(
+        catalog,
+        {
+            "olive plumbing": {"plumbing"},
+            "mill zoe": {"gardening"},
+            "olive painting": set(),
+            "unal plumbing": set(),
+            "mill lane street": set(),
+        },
+    )
+    # Words past MAX_WORDS are not read.
+    assert found(" ".join(["olive"] * MAX_WORDS + ["nobody"])) == sorted(
+        [catalog["plumbing"], catalog["gardening"]]
+    )
+
+
+# FTS5 syntax (and LIKE's) typed into the box: read as the words and characters it is made of.
+TYPED_SYNTAX = {
+    '"olive"': {"plumbing", "gardening"},
+    '"olive': {"plumbing", "gardening"},
+    "olive*": {"plumbing", "gardening"},
+    "^olive": {"plumbing", "gardening"},
+    "(plumbing)": {"plumbing"},
+    "-plumbing": {"plumbing"},
+    "olive OR painting": set(),  # "or" is a word here, and no booking has it
+    "olive NOT plumbing": set(),
+    "olive AND": set(),
+    "NEAR(olive mill)": set(),
+    "service:plumbing": set(),  # not a column filter: no booking has the word "service"
+    "customer_name:olive": set(),
+    "plumbing + mill": set(),  # "+" is looked for as typed
+    '"': set(),
+    "*": set(),
+    ":": set(),
+    "(": set(),
+    "%": set(),
+    "_": {"painting"},  # only Oscar's email has one
+    "'; DROP TABLE bookings; --": set(),
+}
+
+
+@pytest.mark.parametrize("typed", TYPED_SYNTAX)
+def test_query_syntax_in_the_text_is_harmless(catalog, typed):
+    assert_finds(catalog, {typed: TYPED_SYNTAX[typed]})
+
+
+def test_characters_without_letters_are_found_as_typed(cast):
+    percent = bookings.create_booking(cast.owner, service="Tiling", address="100% Road")
+    bookings.create_booking(cast.owner, service="Tiling", address="100 Road")
+    underscore = bookings.create_booking(cast.other_customer, service="Tiling")
+
+    assert found("%") == [percent.id]
+    assert found("_") == [underscore.id]  # oscar_other@example.com
+
+
+def test_a_provider_is_findable_while_assigned_and_not_after_rejecting(cast):
+    booking = bookings.create_booking(cast.owner, service="Roofing")
+    assert found("quinn") == []
+
+    bookings.perform_action(
+        cast.admin, booking.id, Action.ASSIGN, provider_id=cast.other_provider.user_id
+    )
+    assert found("quinn") == [booking.id]
+
+    bookings.perform_action(cast.other_provider, booking.id, Action.REJECT)
+    assert found("quinn") == []
+    assert found("roofing") == [booking.id]
+
+
+def test_renaming_a_user_reindexes_the_bookings_they_are_customer_or_provider_of(catalog, cast):
+    both_of_olive = sorted([catalog["plumbing"], catalog["gardening"]])
+
+    run_sql("UPDATE users SET name = 'Zara Zed' WHERE id = :id", id=cast.zinc.user_id)
+    assert found("zara") == [catalog["gardening"]]
+    assert found("zinc") == []
+
+    run_sql("UPDATE users SET email = 'olivia@example.net' WHERE id = :id", id=cast.owner.user_id)
+    assert found("olivia") == both_of_olive
+    assert found("olive@example.com") == []  # "com" was only in the old email
+    assert found("olive") == both_of_olive  # the name on the bookings is unchanged
+
+
+def test_changing_a_bookings_text_reindexes_it(catalog):
+    run_sql("UPDATE bookings SET address = 'Harbour View' WHERE id = :id", id=catalog["plumbing"])
+    assert found("harbour") == [catalog["plumbing"]]
+    assert found("lane") == []
+
+
+def test_the_archive_searches_through_the_index(cast):
+    done = booking_in(cast, Status.COMPLETED)  # by Pat Provider
+    booking_in(cast, Status.PENDING)  # not in the archive
+
+    assert [b.id for b in bookings.archive(cast.admin, search="pat provider").items] == [done.id]
+    assert [b.id for b in bookings.archive(cast.admin, search=f"#{done.id}").items] == [done.id]
+    assert bookings.archive(cast.admin, search="quinn").items == []
