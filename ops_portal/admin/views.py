@@ -3,8 +3,11 @@ archive."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from urllib.parse import parse_qs, urlsplit
 
+from flask import Blueprint, abort, g, render_template, request, url_for
+
+from ..domain.catalog import SERVICES
 from ..domain.lifecycle import Role, Status
 from ..models import utcnow
 from ..services import bookings, providers
@@ -16,11 +19,23 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
 
 
+def board_filter(args) -> bookings.BoardFilter:
+    """The board's filter from a query string (?q=…&service=…)."""
+    return bookings.BoardFilter(search=args.get("q", ""), service=args.get("service", ""))
+
+
 def board_regions_oob() -> str:
-    """What else an action changes on the board: lane counts and the provider panel."""
+    """What else an action changes on the board: lane counts (of the board as the person has
+    it filtered: htmx names the page it was sent from) and the provider panel."""
+    page = urlsplit(request.headers.get("HX-Current-URL", ""))
+    narrowed = (
+        board_filter({k: v[0] for k, v in parse_qs(page.query).items()})
+        if page.path == url_for("admin.board")
+        else bookings.BoardFilter()
+    )
     return render_template(
         "admin/_board_oob.html",
-        counts=bookings.lane_counts(g.actor, now=utcnow()),
+        counts=bookings.lane_counts(g.actor, now=utcnow(), narrowed=narrowed),
         panel=providers.provider_panel(g.actor),
     )
 
@@ -29,10 +44,13 @@ register_booking_actions(admin, bookings.get_booking, extras=board_regions_oob)
 
 
 def _render_board(template: str):
+    narrowed = board_filter(request.args)
     return render_template(
         template,
-        lanes=bookings.board_lanes(g.actor, now=utcnow()),
+        lanes=bookings.board_lanes(g.actor, now=utcnow(), narrowed=narrowed),
         panel=providers.provider_panel(g.actor),
+        narrowed=narrowed,
+        services=SERVICES,
     )
 
 
@@ -55,8 +73,9 @@ def lane(lane_name: str):
         status = Status(lane_name.upper())
     except ValueError:
         abort(404)
-    window = bookings.lane(g.actor, status, now=utcnow(), cursor=cursor_arg())
-    return render_template("admin/lane.html", status=status, window=window)
+    narrowed = board_filter(request.args)
+    window = bookings.lane(g.actor, status, now=utcnow(), narrowed=narrowed, cursor=cursor_arg())
+    return render_template("admin/lane.html", status=status, window=window, narrowed=narrowed)
 
 
 @admin.get("/archive")

@@ -5,6 +5,8 @@ fetched when opened, and shows 30 at most)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ops_portal.domain.lifecycle import Role, Status
@@ -44,6 +46,8 @@ def add_bookings(people, count: int) -> None:
 LIST_PAGES = [
     ("admin", "/admin/"),
     ("admin", "/admin/board"),
+    ("admin", "/admin/?q=olive"),
+    ("admin", "/admin/?service=Leaking+tap"),
     ("admin", "/admin/lanes/pending"),
     ("admin", "/admin/archive"),
     ("admin", "/admin/archive?end=1"),
@@ -110,7 +114,7 @@ def test_the_board_and_a_booking_page_do_not_grow_with_the_number_of_providers(p
     board, detail = "/admin/", f"/admin/bookings/{waiting}"
     # No provider list on the board or a booking's page; a few digits of the counts differ.
     for url in (board, detail):
-        assert "<option" not in many[url].html
+        assert not re.search(r'<option value="\d', many[url].html), url
         assert abs(len(many[url].html) - len(few[url].html)) < 100, url
     # The picker shows thirty of the 432 providers, and says how to find the others.
     picker = many[f"/admin/bookings/{waiting}/force-assign"]

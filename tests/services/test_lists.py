@@ -210,3 +210,40 @@ def test_a_picker_shows_thirty_of_many_providers_in_as_many_statements_as_for_a_
     assert len(few.choices) == few.matching == 2
     assert len(many.choices) == dispatch.PICKER_SIZE and many.matching == 102
     assert many_statements == few_statements
+
+
+def test_a_filtered_board_counts_and_lists_only_the_bookings_that_match(cast):
+    tap = booking_in(cast, Status.PENDING)  # "Leaking tap" at "1 Test St"
+    drain = bookings.create_booking(cast.owner, service="Blocked drain", address="4 Mill Lane")
+    oscars = bookings.create_booking(cast.other_customer, service="Blocked drain", address="9 Elm")
+    bulk_bookings(cast, [Status.COMPLETED] * 3)  # off the board whatever the filter
+    now = utcnow()
+
+    def board(**narrowing) -> dict[Status, tuple[int, list[int]]]:
+        narrowed = bookings.BoardFilter(**narrowing)
+        lanes = bookings.board_lanes(cast.admin, now=now, narrowed=narrowed)
+        counts = bookings.lane_counts(cast.admin, now=now, narrowed=narrowed)
+        assert {lane.status: lane.count for lane in lanes} == counts
+        return {
+            lane.status: (lane.count, [b.id for b in lane.items]) for lane in lanes if lane.count
+        }
+
+    assert board() == {Status.PENDING: (3, [tap.id, drain.id, oscars.id])}
+    assert board(service="Blocked drain") == {Status.PENDING: (2, [drain.id, oscars.id])}
+    assert board(search="mill") == {Status.PENDING: (1, [drain.id])}
+    assert board(search="oscar", service="Blocked drain") == {Status.PENDING: (1, [oscars.id])}
+    assert board(search=f"#{tap.id}") == {Status.PENDING: (1, [tap.id])}
+    assert board(search="nobody here") == {}
+    narrowed = bookings.BoardFilter(service="Blocked drain")
+    assert ids(bookings.lane(cast.admin, Status.PENDING, now=now, narrowed=narrowed)) == [
+        drain.id,
+        oscars.id,
+    ]
+
+
+@pytest.mark.parametrize(
+    "narrowing", [{"search": "x" * 121}, {"service": "tap\x00"}, {"search": "\x1b[31m"}]
+)
+def test_a_board_filter_refuses_text_no_booking_could_hold(narrowing):
+    with pytest.raises(InvalidInput):
+        bookings.BoardFilter(**narrowing)

@@ -8,6 +8,7 @@ from .paging import Cursor, Window
 from .queries import (
     ARCHIVE_STATUSES,
     BOARD_LANES,
+    BoardFilter,
     Lane,
     archive,
     board_lanes,
@@ -25,6 +26,7 @@ __all__ = [
     "ARCHIVE_STATUSES",
     "BOARD_LANES",
     "DEFAULT_SERVICE",
+    "BoardFilter",
     "Cursor",
     "Lane",
     "Window",

@@ -129,38 +129,72 @@ def customer_bookings(
     return read_window(query, NEWEST_FIRST, cursor, per_page)
 
 
-def _on_board(now: datetime):
+@dataclass(frozen=True)
+class BoardFilter:
+    """What a dispatcher narrowed the board to: a search (services.search: number, customer,
+    email, service, address, provider) and one service. Empty: the whole board."""
+
+    search: str = ""
+    service: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "search", clean_text(self.search, "q", max_len=120))
+        object.__setattr__(self, "service", clean_text(self.service, "service", max_len=80))
+
+    def __bool__(self) -> bool:
+        return bool(self.search or self.service)
+
+    def clauses(self) -> list:
+        clauses = []
+        if self.search:
+            clauses.append(booking_matches(self.search))
+        if self.service:
+            clauses.append(Booking.service == self.service)
+        return clauses
+
+
+WHOLE_BOARD = BoardFilter()
+
+
+def _on_board(now: datetime, narrowed: BoardFilter):
     """Bookings the board shows: open ones, and failed ones until they are FAILED_ON_BOARD old
-    (older ones are in the archive, and search finds them)."""
-    return sa.or_(
-        Booking.status.in_(OPEN_LANES),
-        sa.and_(Booking.status == Status.FAILED, Booking.updated_at >= now - FAILED_ON_BOARD),
+    (older ones are in the archive, and search finds them); those the filter lets through."""
+    return sa.and_(
+        sa.or_(
+            Booking.status.in_(OPEN_LANES),
+            sa.and_(Booking.status == Status.FAILED, Booking.updated_at >= now - FAILED_ON_BOARD),
+        ),
+        *narrowed.clauses(),
     )
 
 
-def lane_counts(actor: Actor, *, now: datetime) -> dict[Status, int]:
+def lane_counts(
+    actor: Actor, *, now: datetime, narrowed: BoardFilter = WHOLE_BOARD
+) -> dict[Status, int]:
     """How many bookings wait in each lane of the dispatch board, in one query."""
     require_read(actor, Read.DISPATCH_BOARD)
     counts = dict(
         db.session.execute(
             sa.select(Booking.status, sa.func.count())
-            .where(_on_board(now))
+            .where(_on_board(now, narrowed))
             .group_by(Booking.status)
         ).all()
     )
     return {status: counts.get(status, 0) for status in BOARD_LANES}
 
 
-def board_lanes(actor: Actor, *, now: datetime, per_lane: int = PER_LANE) -> list[Lane]:
+def board_lanes(
+    actor: Actor, *, now: datetime, narrowed: BoardFilter = WHOLE_BOARD, per_lane: int = PER_LANE
+) -> list[Lane]:
     """The dispatch board: each lane's count and its oldest bookings, in three queries
     however many bookings there are."""
-    counts = lane_counts(actor, now=now)
+    counts = lane_counts(actor, now=now, narrowed=narrowed)
     position = (
         sa.func.row_number()
         .over(partition_by=Booking.status, order_by=LANE_ORDER.forward())
         .label("position")
     )
-    ranked = sa.select(Booking.id, position).where(_on_board(now)).subquery()
+    ranked = sa.select(Booking.id, position).where(_on_board(now, narrowed)).subquery()
     ids = db.session.scalars(sa.select(ranked.c.id).where(ranked.c.position <= per_lane)).all()
     by_status: dict[Status, list[Booking]] = {status: [] for status in BOARD_LANES}
     for booking in sorted(load_in_order(list(ids)), key=lambda b: (b.created_at, b.id)):
@@ -173,6 +207,7 @@ def lane(
     status: Status,
     *,
     now: datetime,
+    narrowed: BoardFilter = WHOLE_BOARD,
     cursor: Cursor = FROM_THE_START,
     per_page: int = 50,
 ) -> Window:
@@ -180,7 +215,7 @@ def lane(
     require_read(actor, Read.DISPATCH_BOARD)
     if status not in BOARD_LANES:
         raise NotFound(f"No lane {status}")
-    query = sa.select(Booking.id).where(Booking.status == status, _on_board(now))
+    query = sa.select(Booking.id).where(Booking.status == status, _on_board(now, narrowed))
     return read_window(query, LANE_ORDER, cursor, per_page)
 
 

@@ -1,0 +1,72 @@
+"""A filtered dispatch board (?q=…&service=…): its lanes, its own redraws, the lane pages it
+links to, and the counts an action sends back, all narrowed the same way; bad filters are a 400
+page."""
+
+from __future__ import annotations
+
+import re
+
+from ops_portal.domain.lifecycle import Status
+from ops_portal.services import bookings
+from tests.support.builders import booking_in
+from tests.support.pages import HTMX, Page, press
+
+
+def oob_counts(page: Page) -> dict[str, str]:
+    return dict(
+        re.findall(
+            r'<span class="lane-count" id="lane-count-([A-Z_]+)" hx-swap-oob="true">(\d+)</span>',
+            page.html,
+        )
+    )
+
+
+def test_a_filtered_board_shows_and_redraws_only_what_matches(people, login):
+    tap = booking_in(people, Status.PENDING).id  # Leaking tap, 1 Test St
+    drain = bookings.create_booking(people.owner, service="Blocked drain", address="4 Mill Lane").id
+    admin = login("admin")
+
+    board = Page(admin.get("/admin/?service=Blocked+drain"))
+    assert board.status == 200 and board.card_ids == [drain]
+    assert '<option value="Blocked drain" selected>' in board.html
+    # The board's own redraw asks for the same filter, and answers with the same cards.
+    poll = re.search(r'<div id="board"[^>]*hx-get="([^"]+)"', board.html).group(1)
+    assert poll == "/admin/board?q=&amp;service=Blocked+drain"
+    assert Page(admin.get(poll.replace("&amp;", "&"), headers=HTMX)).card_ids == [drain]
+    assert Page(admin.get("/admin/?q=mill")).card_ids == [drain]
+    assert Page(admin.get("/admin/?q=test+st")).card_ids == [tap]
+    assert Page(admin.get("/admin/lanes/pending?service=Leaking+tap")).card_ids == [tap]
+    assert sorted(Page(admin.get("/admin/")).card_ids) == [tap, drain]
+
+
+def test_an_action_on_a_filtered_board_sends_back_the_filtered_counts(people, login):
+    booking_in(people, Status.PENDING)  # Leaking tap: outside the filter
+    drain = bookings.create_booking(people.owner, service="Blocked drain", address="4 Mill Lane").id
+    admin = login("admin")
+    form = Page(admin.get("/admin/?service=Blocked+drain")).form(drain, "mark-failed")
+    filtered = {"HX-Current-URL": "http://localhost/admin/?q=&service=Blocked+drain"}
+    response = admin.post(
+        form.action, data={**form.hidden, "reason": "no access"}, headers={**HTMX, **filtered}
+    )
+    assert response.status_code == 200
+    assert oob_counts(Page(response)) == {
+        "PENDING": "0",
+        "REJECTED": "0",
+        "FAILED": "1",
+        "ASSIGNED": "0",
+        "IN_PROGRESS": "0",
+    }
+    # From the unfiltered board, the counts are the whole board's.
+    tap = booking_in(people, Status.PENDING).id
+    form = Page(admin.get("/admin/")).form(tap, "mark-failed")
+    response = press(admin, form, htmx=True, reason="no access")
+    assert oob_counts(Page(response))["PENDING"] == "1"
+    assert oob_counts(Page(response))["FAILED"] == "2"
+
+
+def test_a_board_filter_no_booking_could_match_is_a_400_page(people, login):
+    admin = login("admin")
+    for query in ({"q": "x" * 121}, {"service": "tap\x00"}, {"q": "\x1b[2J"}):
+        page = Page(admin.get("/admin/", query_string=query))
+        assert page.status == 400, query
+        assert not page.is_fragment
