@@ -7,10 +7,14 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app ops_portal
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# `make bench` benchmarks the app on SQLite (`make bench DB=postgresql` on the server at
+# POSTGRES_URL); figures are printed and written to benchmarks/results/$(DB).json.
+DB ?= sqlite
+POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # The whole suite runs in parallel (pytest-xdist), a process per core; TEST_WORKERS=0: in one.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-fast install demo-reset lint format
+.PHONY: run test test-fast install demo-reset lint format bench
 
 run: install
 	$(FLASK) db upgrade
@@ -41,3 +45,6 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m benchmarks --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)

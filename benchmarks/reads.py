@@ -1,0 +1,272 @@
+"""Page and API reads against a running server: latency, response size and SQL statements.
+
+READS below is the one table of what is measured; edit it to measure more. Pages are read as
+people read them: logged in through the real /login form (its CSRF token, then email and
+password). API reads send the dataset's bearer tokens. Each read gets a few warm-up requests,
+then K timed ones from each client thread.
+
+A path answering 404 is reported "absent", not failed: some pages are still being built (so is
+a planned one answering 405, a GET beside an action's POST).
+
+    python -m benchmarks.reads --db sqlite --size 2000 [--requests 30] [--clients 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+HTMX = {"HX-Request": "true"}
+REQUEST_TIMEOUT = 60.0
+PAGE_ROLES = ("admin", "provider", "customer")
+
+
+@dataclass(frozen=True)
+class Read:
+    name: str
+    # Who reads: a page role logged in through /login ("admin", "provider", "customer"), or
+    # "api:<role>" with that account's bearer token.
+    who: str
+    # The path, formatted with the dataset's facts (pending_booking_id, provider_id,
+    # customer_id, rare_surname), or a function finding it with that reader's session.
+    path: str | Callable[[requests.Session, dict], str]
+    headers: dict[str, str] = field(default_factory=dict)
+    planned: bool = False  # a page still being built: absent (404) until it lands
+
+
+def last_archive_page(session: requests.Session, facts: dict) -> str:
+    """The archive's last page: its rel="last" link if the first page has one, else page N of
+    "Page 1 of N"."""
+    first = session.get(facts["base_url"] + "/admin/archive", timeout=REQUEST_TIMEOUT).text
+    link = re.search(r"<a\b[^>]*\brel=\"last\"[^>]*>", first)
+    href = link and re.search(r"\bhref=\"([^\"]*)\"", link.group(0))
+    if href:
+        return html.unescape(href.group(1))
+    pages = re.search(r"Page\s+1\s+of\s+(\d+)", first)
+    return f"/admin/archive?page={pages.group(1) if pages else 1}"
+
+
+READS: list[Read] = [
+    Read("board", "admin", "/admin/"),
+    Read("board region", "admin", "/admin/board"),
+    Read("board filtered", "admin", "/admin/?q=Plumbing", planned=True),
+    Read("lane full list", "admin", "/admin/lanes/pending", planned=True),
+    Read("archive first", "admin", "/admin/archive"),
+    Read("archive deep", "admin", last_archive_page),
+    Read("archive search name", "admin", "/admin/archive?q={rare_surname}"),
+    Read("archive search word", "admin", "/admin/archive?q=Plumbing"),
+    Read("archive cancelled", "admin", "/admin/archive?status=CANCELLED"),
+    Read("booking (admin)", "admin", "/admin/bookings/{pending_booking_id}"),
+    Read("booking (customer)", "customer", "/customer/bookings/{pending_booking_id}"),
+    Read("provider queue", "provider", "/provider/"),
+    Read("provider queue region", "provider", "/provider/queue"),
+    Read("customer list", "customer", "/customer/"),
+    Read("customer list p5", "customer", "/customer/?page=5"),
+    Read("assign picker", "admin", "/admin/bookings/{pending_booking_id}/assign", planned=True),
+    Read(
+        "assign picker htmx",
+        "admin",
+        "/admin/bookings/{pending_booking_id}/assign",
+        headers=HTMX,
+        planned=True,
+    ),
+    Read("api booking", "api:customer", "/api/bookings/{pending_booking_id}"),
+    Read("api events", "api:customer", "/api/bookings/{pending_booking_id}/events"),
+    Read("api provider bookings", "api:provider", "/api/providers/{provider_id}/bookings"),
+    Read("api providers", "api:admin", "/api/admin/providers"),
+]
+
+
+# ---------------------------------------------------------------------------------- sessions
+
+
+def login(base_url: str, email: str, password: str) -> requests.Session:
+    """A session logged in through the real form: GET /login for its CSRF token, then POST."""
+    session = requests.Session()
+    form = session.get(base_url + "/login", timeout=REQUEST_TIMEOUT)
+    form.raise_for_status()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
+    if token is None:
+        raise RuntimeError("no csrf_token on the login page")
+    answer = session.post(
+        base_url + "/login",
+        data={"csrf_token": token.group(1), "email": email, "password": password},
+        allow_redirects=False,
+        timeout=REQUEST_TIMEOUT,
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"login as {email} answered {answer.status_code}")
+    return session
+
+
+class Readers:
+    """The dataset's accounts, logged in once; each client thread gets a session of its own
+    carrying the same cookies or token."""
+
+    def __init__(self, base_url: str, info: dict, roles=PAGE_ROLES):
+        self.base_url, self.info = base_url, info
+        self.logged_in = {
+            role: login(base_url, info["accounts"][role]["email"], info["password"])
+            for role in roles
+        }
+
+    def session(self, who: str) -> requests.Session:
+        session = requests.Session()
+        if who.startswith("api:"):
+            token = self.info["accounts"][who.removeprefix("api:")]["token"]
+            session.headers["Authorization"] = f"Bearer {token}"
+        else:
+            session.cookies.update(self.logged_in[who].cookies)
+        return session
+
+    def facts(self) -> dict:
+        info = self.info
+        return {
+            "base_url": self.base_url,
+            "pending_booking_id": info["pending_booking_id"],
+            "provider_id": info["accounts"]["provider"]["id"],
+            "customer_id": info["accounts"]["customer"]["id"],
+            "rare_surname": info["rare_surname"],
+        }
+
+
+# ---------------------------------------------------------------------------------- measuring
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th quantile (0..1), interpolated between the nearest ranks."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def measure(
+    readers: Readers, read: Read, *, requests_per_client: int, clients: int, warmup: int
+) -> dict:
+    facts = readers.facts()
+    first_session = readers.session(read.who)
+    find = read.path if callable(read.path) else lambda _, facts: read.path.format(**facts)
+    path = find(first_session, facts)
+    result = {"who": read.who, "path": path, "planned": read.planned}
+    url = readers.base_url + path
+
+    def get(session):
+        began = time.perf_counter()
+        answer = session.get(
+            url, headers=read.headers, allow_redirects=False, timeout=REQUEST_TIMEOUT
+        )
+        elapsed = (time.perf_counter() - began) * 1000
+        statements = answer.headers.get("X-Bench-Statements")
+        return answer, elapsed, int(statements) if statements is not None else None
+
+    answer, _, _ = get(first_session)
+    # Not built yet: no such path, or (a planned GET beside an action's POST) not this method.
+    if answer.status_code == 404 or (read.planned and answer.status_code == 405):
+        return {**result, "status": "absent", "http_status": answer.status_code}
+    if not answer.ok:
+        return {**result, "status": "failed", "http_status": answer.status_code}
+    for _ in range(warmup - 1):
+        get(first_session)
+
+    samples: list[tuple[int, float, int, int | None]] = []
+    lock = threading.Lock()
+
+    def client(session):
+        for _ in range(requests_per_client):
+            answer, ms, statements = get(session)
+            with lock:
+                samples.append((answer.status_code, ms, len(answer.content), statements))
+
+    sessions = [first_session] + [readers.session(read.who) for _ in range(clients - 1)]
+    threads = [threading.Thread(target=client, args=(s,), daemon=True) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=requests_per_client * REQUEST_TIMEOUT)
+    failures = [status for status, *_ in samples if not 200 <= status < 300]
+    latencies = [ms for _, ms, _, _ in samples]
+    statements = [n for *_, n in samples if n is not None]
+    return {
+        **result,
+        "status": "failed" if failures else "ok",
+        "failures": len(failures),
+        "requests": len(samples),
+        "p50_ms": round(percentile(latencies, 0.5), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "bytes": round(statistics.median(size for _, _, size, _ in samples)),
+        "statements": round(statistics.median(statements)) if statements else None,
+        "statements_range": [min(statements), max(statements)] if statements else None,
+    }
+
+
+def run_reads(
+    base_url: str,
+    info: dict,
+    *,
+    requests_per_client: int = 30,
+    clients: int = 1,
+    warmup: int = 3,
+    reads: list[Read] = READS,
+    log=print,
+) -> dict[str, dict]:
+    """Every read of `reads` against the server at base_url; name -> figures."""
+    readers = Readers(base_url, info)
+    results = {}
+    for read in reads:
+        results[read.name] = result = measure(
+            readers, read, requests_per_client=requests_per_client, clients=clients, warmup=warmup
+        )
+        log(describe(read.name, result))
+    return results
+
+
+def describe(name: str, result: dict) -> str:
+    head = f"  {name:<24} {result['path'][:44]:<44}"
+    if result["status"] == "absent":
+        planned = " - planned" if result["planned"] else ""
+        return f"{head} absent ({result['http_status']}){planned}"
+    if "p50_ms" not in result:
+        return f"{head} FAILED: HTTP {result.get('http_status')}"
+    failed = f"  FAILED {result['failures']}" if result["failures"] else ""
+    return (
+        f"{head} p50 {result['p50_ms']:7.1f} ms  p95 {result['p95_ms']:7.1f} ms  "
+        f"{result['bytes'] / 1024:6.1f} KB  {result['statements']} statements{failed}"
+    )
+
+
+def main(argv=None) -> None:
+    from . import dataset
+    from .server import Server
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--size", type=int, default=2_000)
+    parser.add_argument("--postgres-url", default=dataset.DEFAULT_POSTGRES_URL)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--out", help="write the figures as JSON to this file")
+    args = parser.parse_args(argv)
+    url, info = dataset.ensure(args.db, args.size, postgres_url=args.postgres_url)
+    with Server(url) as server:
+        results = run_reads(
+            server.base_url, info, requests_per_client=args.requests, clients=args.clients
+        )
+        print(f"  worker RSS max {server.max_rss_mb} MB")
+    if args.out:
+        with open(args.out, "w") as out:
+            json.dump(results, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
