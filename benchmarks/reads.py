@@ -5,8 +5,7 @@ people read them: logged in through the real /login form (its CSRF token, then e
 password). API reads send the dataset's bearer tokens. Each read gets a few warm-up requests,
 then K timed ones from each client thread.
 
-A path answering 404 is reported "absent", not failed: some pages are still being built (so is
-a planned one answering 405, a GET beside an action's POST).
+A read that answers anything but 2xx is reported as failed, with its status.
 
     python -m benchmarks.reads --db sqlite --size 2000 [--requests 30] [--clients 1]
 """
@@ -40,44 +39,47 @@ class Read:
     # customer_id, rare_surname), or a function finding it with that reader's session.
     path: str | Callable[[requests.Session, dict], str]
     headers: dict[str, str] = field(default_factory=dict)
-    planned: bool = False  # a page still being built: absent (404) until it lands
 
 
-def last_archive_page(session: requests.Session, facts: dict) -> str:
-    """The archive's last page: its rel="last" link if the first page has one, else page N of
-    "Page 1 of N"."""
-    first = session.get(facts["base_url"] + "/admin/archive", timeout=REQUEST_TIMEOUT).text
-    link = re.search(r"<a\b[^>]*\brel=\"last\"[^>]*>", first)
-    href = link and re.search(r"\bhref=\"([^\"]*)\"", link.group(0))
-    if href:
-        return html.unescape(href.group(1))
-    pages = re.search(r"Page\s+1\s+of\s+(\d+)", first)
-    return f"/admin/archive?page={pages.group(1) if pages else 1}"
+def last_page(path: str) -> Callable[[requests.Session, dict], str]:
+    """A list's last page: the rel="last" link of its first page (the first page itself if it
+    has no other)."""
+
+    def find(session: requests.Session, facts: dict) -> str:
+        first = session.get(facts["base_url"] + path, timeout=REQUEST_TIMEOUT).text
+        link = re.search(r"<a\b[^>]*\brel=\"last\"[^>]*>", first)
+        href = link and re.search(r"\bhref=\"([^\"]*)\"", link.group(0))
+        return html.unescape(href.group(1)) if href else path
+
+    return find
 
 
 READS: list[Read] = [
     Read("board", "admin", "/admin/"),
     Read("board region", "admin", "/admin/board"),
-    Read("board filtered", "admin", "/admin/?q=Plumbing", planned=True),
-    Read("lane full list", "admin", "/admin/lanes/pending", planned=True),
+    Read("board search", "admin", "/admin/?q=Plumbing"),
+    Read("board service", "admin", "/admin/?service=Plumbing"),
+    Read("lane full list", "admin", "/admin/lanes/pending"),
+    Read("lane last page", "admin", last_page("/admin/lanes/pending")),
     Read("archive first", "admin", "/admin/archive"),
-    Read("archive deep", "admin", last_archive_page),
+    Read("archive deep", "admin", last_page("/admin/archive")),
     Read("archive search name", "admin", "/admin/archive?q={rare_surname}"),
     Read("archive search word", "admin", "/admin/archive?q=Plumbing"),
     Read("archive cancelled", "admin", "/admin/archive?status=CANCELLED"),
     Read("booking (admin)", "admin", "/admin/bookings/{pending_booking_id}"),
     Read("booking (customer)", "customer", "/customer/bookings/{pending_booking_id}"),
+    Read("timeline (htmx)", "admin", "/admin/bookings/{pending_booking_id}/timeline", HTMX),
     Read("provider queue", "provider", "/provider/"),
     Read("provider queue region", "provider", "/provider/queue"),
     Read("customer list", "customer", "/customer/"),
-    Read("customer list p5", "customer", "/customer/?page=5"),
-    Read("assign picker", "admin", "/admin/bookings/{pending_booking_id}/assign", planned=True),
+    Read("customer list oldest", "customer", last_page("/customer/")),
+    Read("assign picker", "admin", "/admin/bookings/{pending_booking_id}/assign"),
+    Read("assign picker htmx", "admin", "/admin/bookings/{pending_booking_id}/assign", HTMX),
     Read(
-        "assign picker htmx",
+        "force-assign picker htmx",
         "admin",
-        "/admin/bookings/{pending_booking_id}/assign",
-        headers=HTMX,
-        planned=True,
+        "/admin/bookings/{pending_booking_id}/force-assign",
+        HTMX,
     ),
     Read("api booking", "api:customer", "/api/bookings/{pending_booking_id}"),
     Read("api events", "api:customer", "/api/bookings/{pending_booking_id}/events"),
@@ -158,7 +160,7 @@ def measure(
     first_session = readers.session(read.who)
     find = read.path if callable(read.path) else lambda _, facts: read.path.format(**facts)
     path = find(first_session, facts)
-    result = {"who": read.who, "path": path, "planned": read.planned}
+    result = {"who": read.who, "path": path}
     url = readers.base_url + path
 
     def get(session):
@@ -171,9 +173,6 @@ def measure(
         return answer, elapsed, int(statements) if statements is not None else None
 
     answer, _, _ = get(first_session)
-    # Not built yet: no such path, or (a planned GET beside an action's POST) not this method.
-    if answer.status_code == 404 or (read.planned and answer.status_code == 405):
-        return {**result, "status": "absent", "http_status": answer.status_code}
     if not answer.ok:
         return {**result, "status": "failed", "http_status": answer.status_code}
     for _ in range(warmup - 1):
@@ -233,9 +232,6 @@ def run_reads(
 
 def describe(name: str, result: dict) -> str:
     head = f"  {name:<24} {result['path'][:44]:<44}"
-    if result["status"] == "absent":
-        planned = " - planned" if result["planned"] else ""
-        return f"{head} absent ({result['http_status']}){planned}"
     if "p50_ms" not in result:
         return f"{head} FAILED: HTTP {result.get('http_status')}"
     failed = f"  FAILED {result['failures']}" if result["failures"] else ""

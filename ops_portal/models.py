@@ -106,7 +106,10 @@ class Provider(db.Model):
     id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     # An inactive provider keeps their history but can no longer be assigned work.
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
-    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    # "unnested": joined from a booking or an event (an outer join), the user is one more LEFT
+    # OUTER JOIN, not a nested "(providers JOIN users)", which SQLite builds in full for every
+    # query that loads a booking.
+    user: Mapped[User] = relationship(lazy="joined", innerjoin="unnested")
 
     @property
     def name(self) -> str:

@@ -184,12 +184,8 @@ def test_the_reads_run_against_a_real_server(tiny):
         )
         assert server.max_rss_mb is None or server.max_rss_mb > 0
     results = json.loads(json.dumps(results))
-    planned = {read.name for read in reads.READS if read.planned}
     assert set(results) == {read.name for read in reads.READS}
     for name, result in results.items():
-        if result["status"] == "absent":
-            assert name in planned, f"{name} is absent: {result}"
-            continue
         assert result["status"] == "ok", (name, result)
         assert result["requests"] == 2 and result["p50_ms"] > 0 and result["bytes"] > 0
         assert isinstance(result["statements"], int) and result["statements"] > 0, result
