@@ -137,10 +137,15 @@ def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
         return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction() entered with unflushed changes in the session")
-    # End any read transaction the request began (e.g. loading the user), so the write one
-    # begins fresh: with the write lock on SQLite, with a current snapshot on PostgreSQL.
-    session.rollback()
-    turn = _writer_turns.get(session.get_bind())
+    engine = session.get_bind()
+    if engine.dialect.name == "sqlite":
+        # A read transaction the request began (loading the user) cannot become a writer
+        # without risking a deadlock: end it, so the write one begins with the write lock.
+        # PostgreSQL's read committed reads the latest rows at every statement, and the rows a
+        # service decides on are read again under their locks: the request goes on in the
+        # transaction it has, on the connection it has.
+        session.rollback()
+    turn = _writer_turns.get(engine)
     token = _write_intent.set(True)
     try:
         # The turn ends after the commit or the rollback, never while the transaction is open.

@@ -5,6 +5,7 @@ trace, and a stale version is refused."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -370,3 +371,24 @@ def test_a_stale_refusal_does_not_reveal_the_booking_to_someone_who_may_not_see_
     assert refused.value.booking is None
     assert Status.ASSIGNED.value not in refused.value.detail
     assert booking_state(booking.id) == before
+
+
+def test_an_action_decides_on_the_booking_as_it_is_under_its_lock_not_as_last_read(cast, app):
+    """A request that read the booking earlier (a page's read check) and then acts on it acts
+    on the row as it now is: another request's change in between is seen, whatever this
+    session remembers of the booking."""
+    booking = booking_in(cast, Status.PENDING)
+    assert bookings.get_booking(cast.admin, booking.id).status is Status.PENDING
+
+    def elsewhere():  # another request: its own app context, session and connection
+        with app.app_context():
+            bookings.perform_action(cast.admin, booking.id, Action.MARK_FAILED, reason="gone")
+
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    other.join(30)
+    with pytest.raises(TransitionNotAllowed, match="it is FAILED"):
+        bookings.perform_action(
+            cast.admin, booking.id, Action.ASSIGN, provider_id=cast.provider.user_id
+        )
+    assert [e.action for e in bookings.booking_events(cast.admin, booking.id)][-1] == "mark-failed"

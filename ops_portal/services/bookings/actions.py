@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ...domain.access import can_view
 from ...domain.errors import (
@@ -45,7 +46,7 @@ def create_booking(
     notes = clean_text(notes, "notes", max_len=MAX_LENGTHS["notes"])
     customer_name = clean_text(customer_name, "customer_name", max_len=MAX_LENGTHS["customer_name"])
     window_start, window_end = time_window(window_start, window_end)
-    with write_transaction() as session:
+    with write_transaction(keep_loaded=True) as session:
         customer = session.get(Customer, actor.user_id) if actor.user_id else None
         if customer is None:
             raise NotPermitted("This account has no customer profile")
@@ -64,7 +65,13 @@ def create_booking(
         )
         session.add(booking)
         session.flush()
-        _append_event(session, booking, Action.CREATE, None, actor, provider_id=None, at=now)
+        event = _append_event(
+            session, booking, Action.CREATE, None, actor, provider_id=None, at=now
+        )
+        session.flush()
+        # The answer shows the new booking as it was written: no provider, one event.
+        set_committed_value(booking, "provider", None)
+        set_committed_value(booking, "events", [event])
     return booking
 
 
@@ -123,8 +130,18 @@ def perform_action(
         )
         # The answer shows the booking as this action left it, timeline included.
         session.flush()
-        session.refresh(booking, ["events"])
+        _load_events(session, booking)
     return booking
+
+
+def _load_events(session: Session, booking: Booking) -> None:
+    """The booking's events, the one just appended among them, read in one statement."""
+    events = session.scalars(
+        sa.select(BookingEvent)
+        .where(BookingEvent.booking_id == booking.id)
+        .order_by(BookingEvent.id)
+    ).all()
+    set_committed_value(booking, "events", list(events))
 
 
 def _guard(booking: Booking, actor: Actor, action: Action, expected_version, reason) -> None:
@@ -183,8 +200,12 @@ def _locked(session: Session, model, row_id: int, what: str):
     """The row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL; SQLite's write
     lock already serializes writers). Locking the provider serializes assigns to them, so the
     availability check that follows sees every earlier one."""
+    # populate_existing: a row this session read earlier is read again, under the lock.
     row = session.execute(
-        sa.select(model).where(model.id == row_id).with_for_update(of=model)
+        sa.select(model)
+        .where(model.id == row_id)
+        .with_for_update(of=model)
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"No {what} {row_id}")

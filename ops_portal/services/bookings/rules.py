@@ -3,7 +3,7 @@ length, time windows with a zone that end after they start, ids a database can h
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ...domain.errors import InvalidInput, NotFound
 from ...domain.numbers import LARGEST_ID
@@ -36,7 +36,8 @@ def time_window(start: datetime | None, end: datetime | None):
             raise InvalidInput(f"{name} must be a date and time with a time zone")
     if start and end and end <= start:
         raise InvalidInput("window_end must be after window_start")
-    return start, end
+    # As they are stored and read back: in UTC.
+    return (start and start.astimezone(UTC)), (end and end.astimezone(UTC))
 
 
 def check_id(value: int, what: str) -> int:
