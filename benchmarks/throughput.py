@@ -160,12 +160,13 @@ def describe_cycle(captured) -> str:
 
 
 # One cycle's statements as the app sends them (compare capture_cycle's list), written once for
-# both ceilings: per request, the token lookup in a read transaction the driver rolls back; then
-# the write transaction, which reads (and on PostgreSQL locks) the booking with its customer and
-# provider, checks the provider on assign, updates the booking, appends the event and reloads the
-# booking's events for the answer; create reads its answer back after its commit. Columns the app
-# names one by one are `table.*` here: the same rows and columns. Parameters are `:name` (sqlite3's
-# named style and pgbench's variables alike); {slots} are where the two databases differ.
+# both ceilings: per request, the token lookup; then the write transaction, which reads (and on
+# PostgreSQL locks) the booking with its provider, checks the provider on assign, updates the
+# booking, appends the event and reads the booking's events for the answer. On SQLite the token
+# is read in a transaction of its own, ended before the write one begins with the write lock; on
+# PostgreSQL the request's one transaction goes on. Columns the app names one by one are
+# `table.*` here: the same rows and columns. Parameters are `:name` (sqlite3's named style and
+# pgbench's variables alike); {slots} are where the two databases differ.
 TOKEN = (
     "SELECT users.id, users.role, api_tokens.id, api_tokens.last_used_at FROM users "
     "JOIN api_tokens ON api_tokens.user_id = users.id "
@@ -188,17 +189,15 @@ NEW_EVENT = (
     "NULL, false, 'api', {now})"
 )
 BOOKING = (
-    "SELECT bookings.*, cu.*, customers.id, pu.*, providers.id, providers.active "
-    "FROM bookings JOIN customers ON customers.id = bookings.customer_id "
-    "JOIN users AS cu ON cu.id = customers.id "
-    "LEFT OUTER JOIN (providers JOIN users AS pu ON pu.id = providers.id) "
-    "ON providers.id = bookings.provider_id WHERE bookings.id = :booking_id"
+    "SELECT bookings.*, providers.id, providers.active, pu.* FROM bookings "
+    "LEFT OUTER JOIN providers ON providers.id = bookings.provider_id "
+    "LEFT OUTER JOIN users AS pu ON pu.id = providers.id WHERE bookings.id = :booking_id"
 )
 EVENTS = (
     "SELECT booking_events.*, au.*, pu.*, providers.id, providers.active FROM booking_events "
     "LEFT OUTER JOIN users AS au ON au.id = booking_events.actor_id "
-    "LEFT OUTER JOIN (providers JOIN users AS pu ON pu.id = providers.id) "
-    "ON providers.id = booking_events.provider_id "
+    "LEFT OUTER JOIN providers ON providers.id = booking_events.provider_id "
+    "LEFT OUTER JOIN users AS pu ON pu.id = providers.id "
     "WHERE booking_events.booking_id = :booking_id ORDER BY booking_events.id"
 )
 PROVIDER = (
@@ -213,18 +212,18 @@ MOVE = (
     "UPDATE bookings SET status = '{target}'{assign}, version = {next}, updated_at = {now} "
     "WHERE bookings.id = :booking_id AND bookings.version = {version}"
 )
-RELOAD = "SELECT bookings.id FROM bookings WHERE bookings.id = :booking_id"
 
-# Where they differ: SQLite takes the write lock at BEGIN IMMEDIATE, PostgreSQL locks rows;
-# pgbench cannot hash a token, so it finds each by its user (one index lookup either way).
+# Where they differ: SQLite takes the write lock at BEGIN IMMEDIATE, after the token's read
+# transaction ends; PostgreSQL locks rows, in the transaction the token lookup began. pgbench
+# cannot hash a token, so it finds each by its user (one index lookup either way).
 SQLITE = {
-    "begin_write": "BEGIN IMMEDIATE",
+    "token_then_write": ["ROLLBACK", "BEGIN IMMEDIATE"],
     "lock": "",
     "token": "api_tokens.token_hash = :{who}_token_hash",
     "now": ":now",
 }
 POSTGRESQL = {
-    "begin_write": "BEGIN",
+    "token_then_write": [],
     "lock": " FOR UPDATE OF {table}",
     "token": "api_tokens.user_id = :{who}_id",
     "now": "now()",
@@ -235,15 +234,16 @@ def cycle_statements(dialect: dict) -> list[str]:
     """The statements of one cycle, in order, for SQLITE or POSTGRESQL."""
     now = dialect["now"]
 
-    def token(who):
-        return ["BEGIN", TOKEN.format(token=dialect["token"].format(who=who)), "ROLLBACK"]
+    def request(who: str) -> list[str]:
+        """The token lookup, then the write transaction's beginning."""
+        token = TOKEN.format(token=dialect["token"].format(who=who))
+        return ["BEGIN", token, *dialect["token_then_write"]]
 
     def transition(who, action, source, target, version):
         assign = action == "assign"
         checks = [PROVIDER + dialect["lock"].format(table="providers"), BUSY] if assign else []
         return [
-            *token(who),
-            dialect["begin_write"],
+            *request(who),
             BOOKING + dialect["lock"].format(table="bookings"),
             *checks,
             MOVE.format(
@@ -262,14 +262,12 @@ def cycle_statements(dialect: dict) -> list[str]:
                 provider=":provider_id",
                 now=now,
             ),
-            RELOAD,
             EVENTS,
             "COMMIT",
         ]
 
     create = [
-        *token("customer"),
-        dialect["begin_write"],
+        *request("customer"),
         CUSTOMER,
         NEW_BOOKING.format(now=now),
         NEW_EVENT.format(
@@ -282,10 +280,6 @@ def cycle_statements(dialect: dict) -> list[str]:
             now=now,
         ),
         "COMMIT",
-        "BEGIN",
-        BOOKING,
-        EVENTS,
-        "ROLLBACK",
     ]
     return [
         *create,
@@ -310,8 +304,9 @@ def sqlite_connect(path: str):
     return db
 
 
-def sqlite_cycle(db, account: dict, admin: dict) -> int:
-    """One cycle of cycle_statements(SQLITE) on `db`; returns the new booking's id."""
+def sqlite_cycle(db, account: dict, admin: dict, turn=None) -> int:
+    """One cycle of cycle_statements(SQLITE) on `db`; returns the new booking's id. `turn` (the
+    app's WriterTurn for this file) is taken for each write transaction, as the app takes it."""
     params = {
         "customer_id": account["customer_id"],
         "provider_id": account["provider_id"],
@@ -323,23 +318,33 @@ def sqlite_cycle(db, account: dict, admin: dict) -> int:
         ("admin", admin["token"]),
     ):
         params[f"{who}_token_hash"] = hashlib.sha256(token.encode()).hexdigest()
+    held = None
     for statement in cycle_statements(SQLITE):
         if statement.startswith("BEGIN"):  # one time for a transaction's writes, as the app
             params["now"] = datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if statement == "BEGIN IMMEDIATE" and turn is not None:
+            held = turn()
+            held.__enter__()
         rows = db.execute(statement, params).fetchall()
         if statement.endswith("AS booking_id"):
             params["booking_id"] = rows[0][0]
+        if statement == "COMMIT" and held is not None:
+            held.__exit__(None, None, None)
+            held = None
     return params["booking_id"]
 
 
 def _sqlite_client(path, account, admin, barrier, warmup, seconds, results) -> None:
+    from ops_portal.services.transactions import WriterTurn
+
     db = sqlite_connect(path)
+    turn = WriterTurn(path, timeout=15)
     barrier.wait()
     began = time.monotonic()
     measure_from, end = began + warmup, began + warmup + seconds
     cycles = 0
     while time.monotonic() < end:
-        sqlite_cycle(db, account, admin)
+        sqlite_cycle(db, account, admin, turn)
         if measure_from <= time.monotonic() <= end:
             cycles += 1
     db.close()
