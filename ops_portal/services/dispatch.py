@@ -3,6 +3,7 @@ SYSTEM actor) decides with. Each answers in one query, however many providers th
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -91,21 +92,26 @@ class Picker:
 def provider_picker(actor: Actor, booking_id: int, action: Action, search: str = "") -> Picker:
     """The choices for `action` on the booking: assign offers providers who are free now;
     force-assign every active one, busy ones too. One query, whatever the number of providers;
-    the page renders at most PICKER_SIZE of them."""
+    only the PICKER_SIZE shown become choices."""
     require_read(actor, Read.PROVIDER_LIST)
     search = clean_text(search, "q", max_len=80).strip()
     active = providers.active_bookings_by_provider()
-    rejected_it = _rejected_it(booking_id).label("rejected_it")
+    rejecters = sa.select(BookingEvent.provider_id).where(
+        BookingEvent.booking_id == booking_id, BookingEvent.action == Action.REJECT
+    )
+    rejected_it = Provider.id.in_(rejecters).label("rejected_it")
     query = providers.availability_query(active).add_columns(rejected_it)
     query = query.where(Provider.active.is_(True))
     if LIFECYCLE[action].checks_availability:
         query = query.where(active.c.busy_with.is_(None))
-    needle = fold(search)
-    choices = [
-        Choice(providers.from_row(row), bool(row.rejected_it))
-        for row in db.session.execute(query)
-        if needle in fold(row.name)
-    ]
-    # Stable: within each group the query's order (by name) holds.
-    choices.sort(key=lambda choice: not choice.eligible)
-    return Picker(action, choices[:PICKER_SIZE], len(choices), search)
+    rows = db.session.execute(query).all()  # by name
+    if search:
+        needle = fold(search)
+        rows = [row for row in rows if needle in fold(row.name)]
+    eligible = [row for row in rows if row.busy_with is None and not row.rejected_it]
+    shown = eligible[:PICKER_SIZE]
+    if len(shown) < PICKER_SIZE:
+        others = (row for row in rows if row.busy_with is not None or row.rejected_it)
+        shown += list(itertools.islice(others, PICKER_SIZE - len(shown)))
+    choices = [Choice(providers.from_row(row), bool(row.rejected_it)) for row in shown]
+    return Picker(action, choices, len(rows), search)
