@@ -1,4 +1,5 @@
-"""Finding bookings by what a person types: a where-clause for `select(Booking)`.
+"""Finding bookings by what a person types: a where-clause for `select(Booking)` (or of its
+columns).
 
 The text is read as words: runs of letters and digits, which punctuation separates as spaces
 do ("O'Brien" is "O" and "Brien", "olive@example.com" is "olive", "example" and "com"); a part
@@ -6,13 +7,13 @@ of the text between spaces without a letter or digit ("%", "&") is looked for as
 booking matches when every word (and every such part) is found in one of its customer's name (as
 on the booking), its customer's email, its service, its address or its current provider's name;
 and, when the whole text is a booking number ("42" or "#42"), the booking with that id matches
-too. Case and
-diacritics are ignored ("zoe" finds "Zoë", "ÜNAL" finds "Ünal"): the database folds the words
-with the same function as the text it searches.
+too. Case and diacritics are ignored ("zoe" finds "Zoë", "ÜNAL" finds "Ünal"): the database
+folds the words with the same function as the text it searches.
 
 SQLite finds a word at the start of a word of the text ("mil" finds "Mill Lane"), through the
-FTS5 table booking_search; PostgreSQL finds it anywhere ("ill" finds it too), through trigram
-indexes. Migration 0004 builds both, and keeps SQLite's table in step with the bookings.
+FTS5 table booking_search; PostgreSQL finds it anywhere ("ill" finds it too), through a trigram
+index on each booking's folded search text (bookings.search_text). Migration 0004 builds both,
+and triggers keep them in step with the bookings and users they are made from.
 """
 
 from __future__ import annotations
@@ -21,41 +22,34 @@ import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from ..domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ..extensions import db
-from ..models import Booking, User
+from ..models import Booking
 
 # Words past these are ignored or cut short: each word costs the database a lookup, and a long
 # word's beginning already narrows the search as far as it can go.
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 40
-# PostgreSQL's trigram indexes find a word of three characters or more; a shorter one only
+# PostgreSQL's trigram index finds a word of three characters or more; a shorter one only
 # filters the bookings the others found.
 MIN_INDEXED_LENGTH = 3
 
 # The schema objects of the search index that migration 0004 builds and no model describes: the
-# FTS5 table and the shadow tables FTS5 keeps for it (SQLite); the trigram indexes on folded
-# text (PostgreSQL). Comparing the migrated schema with the models (autogenerate in
-# migrations/env.py, and tests/test_migrations.py) leaves out exactly these.
+# FTS5 table and the shadow tables FTS5 keeps for it (SQLite); the folded search text of each
+# booking and its trigram index (PostgreSQL; only the triggers write the column and only this
+# module reads it, by name, so the models and the ORM's reads leave it out). Comparing the
+# migrated schema with the models (autogenerate in migrations/env.py, and
+# tests/test_migrations.py) leaves out exactly these.
 INDEX_OBJECTS = frozenset(
     {
         *(
             ("table", f"booking_search{shadow}")
             for shadow in ("", "_config", "_content", "_data", "_docsize", "_idx")
         ),
-        *(
-            ("index", name)
-            for name in (
-                "ix_bookings_customer_name_folded_trgm",
-                "ix_bookings_service_folded_trgm",
-                "ix_bookings_address_folded_trgm",
-                "ix_users_name_folded_trgm",
-                "ix_users_email_folded_trgm",
-            )
-        ),
+        ("column", "search_text"),
+        ("index", "ix_bookings_search_text_trgm"),
     }
 )
 
@@ -107,7 +101,7 @@ def booking_matches(text: str) -> ColumnElement[bool]:
     if db.session.get_bind().dialect.name == "postgresql":
         matches = _postgres_match(terms)
     else:
-        matches = _sqlite_match(terms)
+        matches = Booking.id.in_(_sqlite_search(terms))
     number = text.removeprefix("#")
     if is_ascii_digits(number):
         booking_id = parse_whole_number(number, field="search")
@@ -120,10 +114,11 @@ def booking_matches(text: str) -> ColumnElement[bool]:
 # ------------------------------------------------------------------------------------- SQLite
 
 
-def _sqlite_match(terms: list[Term]) -> ColumnElement[bool]:
-    """One FTS5 query of the words, each quoted as an FTS5 string (nothing typed is ever FTS5
-    syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's tokenizer folds case and diacritics.
-    Other terms are looked for as typed in the same table (their characters have no case)."""
+def _sqlite_search(terms: list[Term]) -> sa.Select:
+    """The ids of the matching bookings: one FTS5 query of the words, each quoted as an FTS5
+    string (nothing typed is ever FTS5 syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's
+    tokenizer folds case and diacritics. Other terms are looked for as typed in the same table
+    (their characters have no case)."""
     searched = sa.select(booking_search.c.rowid)
     words = [term.text for term in terms if term.is_word]
     if words:
@@ -133,10 +128,14 @@ def _sqlite_match(terms: list[Term]) -> ColumnElement[bool]:
     for term in terms:
         if not term.is_word:
             searched = searched.where(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
-    return Booking.id.in_(searched)
+    return searched
 
 
 # --------------------------------------------------------------------------------- PostgreSQL
+
+# Each booking's customer name, customer email, service, address and provider name, folded as
+# the words are, one a line; kept by triggers, under a trigram index (migration 0004).
+SEARCH_TEXT = sa.literal_column("bookings.search_text", sa.Text)
 
 
 def _fold(value) -> ColumnElement[str]:
@@ -144,59 +143,29 @@ def _fold(value) -> ColumnElement[str]:
 
 
 def _postgres_match(terms: list[Term]) -> ColumnElement[bool]:
-    """Every term found. Terms long enough for the trigram indexes find the bookings; shorter
-    ones are then checked on those bookings only (or on every booking, when no term is long
-    enough)."""
-    indexed = [_pattern(t.text) for t in terms if len(t.text) >= MIN_INDEXED_LENGTH]
-    short = [_pattern(t.text) for t in terms if len(t.text) < MIN_INDEXED_LENGTH]
-    if not indexed:
-        return sa.and_(*(_found_in(Booking, pattern) for pattern in short))
-    found = sa.and_(*(Booking.id.in_(_ids_found(pattern)) for pattern in indexed))
-    if not short:
-        return found
-    # OFFSET 0 keeps PostgreSQL from checking the short terms on every booking before it has
-    # the few that the indexed terms found (it pushes no condition into such a subquery).
-    texts = (Booking.customer_name, Booking.service, Booking.address)
-    found_first = sa.select(Booking.id, Booking.customer_id, Booking.provider_id, *texts)
-    candidates = aliased(Booking, found_first.where(found).offset(0).subquery())
-    return Booking.id.in_(
-        sa.select(candidates.id).where(*(_found_in(candidates, pattern) for pattern in short))
-    )
+    """Every term in the booking's search text. A term long enough to have trigrams is found
+    through the index (LIKE); a shorter one has none to look up, and is checked (strpos, which
+    the index cannot answer, so the planner never asks it to) on the bookings the others
+    found, or as a list's order reaches them."""
+    conditions = []
+    for term in terms:
+        folded = _fold(sa.literal(term.text, sa.String))
+        if _folded_length(term.text) >= MIN_INDEXED_LENGTH:
+            conditions.append(SEARCH_TEXT.like(_anywhere(folded), escape="\\"))
+        else:
+            conditions.append(sa.func.strpos(SEARCH_TEXT, folded) > 0)
+    return sa.and_(*conditions)
 
 
-def _pattern(term: str) -> ColumnElement[str]:
-    """LIKE's pattern for the term anywhere, folded, then escaped (folding may turn "℅" into
-    "c/o"), so that % and _ match themselves."""
-    folded = _fold(sa.literal(term, sa.String))
+def _folded_length(term: str) -> int:
+    """The term's length once folded, as near as Python tells: without combining marks, and
+    ligatures apart, as unaccent does ("o" and a combining diaeresis fold to one letter)."""
+    return sum(1 for c in unicodedata.normalize("NFKD", term) if not unicodedata.combining(c))
+
+
+def _anywhere(folded: ColumnElement[str]) -> ColumnElement[str]:
+    """LIKE's pattern for the folded term anywhere, escaped after folding (folding may turn
+    "℅" into "c/o"), so that % and _ match themselves."""
     for character in ("\\", "%", "_"):
         folded = sa.func.replace(folded, character, "\\" + character, type_=sa.String)
     return sa.literal("%") + folded + sa.literal("%")
-
-
-def _like(column, pattern: ColumnElement[str]) -> ColumnElement[bool]:
-    # The folded column is the trigram index's expression.
-    return _fold(column).like(pattern, escape="\\")
-
-
-def _ids_found(pattern: ColumnElement[str]) -> sa.CompoundSelect:
-    """The ids of the bookings with the pattern in one of their texts: a query per table, so
-    that each starts from its indexes (an OR across the two tables would read every booking)."""
-    texts = (Booking.customer_name, Booking.service, Booking.address)
-    return sa.union(
-        sa.select(Booking.id).where(sa.or_(*(_like(c, pattern) for c in texts))),
-        sa.select(Booking.id)
-        .join(User, User.id == Booking.customer_id)
-        .where(_like(User.email, pattern)),
-        sa.select(Booking.id)
-        .join(User, User.id == Booking.provider_id)
-        .where(_like(User.name, pattern)),
-    )
-
-
-def _found_in(booking, pattern: ColumnElement[str]) -> ColumnElement[bool]:
-    """The pattern in one of the texts of `booking` (the model or an alias of it), row by row."""
-    return sa.or_(
-        *(_like(c, pattern) for c in (booking.customer_name, booking.service, booking.address)),
-        booking.customer_id.in_(sa.select(User.id).where(_like(User.email, pattern))),
-        booking.provider_id.in_(sa.select(User.id).where(_like(User.name, pattern))),
-    )

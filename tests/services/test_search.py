@@ -1,10 +1,13 @@
 """Booking search (services/search.py) on the real index of each database: SQLite's FTS5 table,
-PostgreSQL's trigram indexes. Every word must be found in the customer's name, the customer's
-email, the service, the address or the current provider's name (case and diacritics ignored),
-or the whole text is the booking's number; what a person types is never query syntax; and the
-index follows the bookings and users it reads, through the triggers of migration 0004."""
+PostgreSQL's folded search text under a trigram index. Every word must be found in the
+customer's name, the customer's email, the service, the address or the current provider's name
+(case and diacritics ignored), or the whole text is the booking's number; what a person types is
+never query syntax; and the index follows the bookings and users it reads, through the triggers
+of migration 0004."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -188,6 +191,30 @@ def test_renaming_a_user_reindexes_the_bookings_they_are_customer_or_provider_of
     assert found("olive") == both_of_olive  # the name on the bookings is unchanged
 
 
+def test_a_new_provider_or_customer_on_a_booking_reindexes_it(catalog, cast):
+    gardening = catalog["gardening"]  # Zoë Zinc's
+
+    run_sql(
+        "UPDATE bookings SET provider_id = :quinn WHERE id = :id",
+        quinn=cast.other_provider.user_id,
+        id=gardening,
+    )
+    assert found("quinn") == [gardening]
+    assert found("zinc") == []
+
+    run_sql("UPDATE bookings SET provider_id = NULL WHERE id = :id", id=gardening)
+    assert found("quinn") == []
+    assert found("gardening") == [gardening]
+
+    run_sql(
+        "UPDATE bookings SET customer_id = :oscar WHERE id = :id",
+        oscar=cast.other_customer.user_id,
+        id=gardening,
+    )
+    assert found("oscar_other@example.com") == sorted([catalog["painting"], gardening])
+    assert found("olive owner") == sorted([catalog["plumbing"], gardening])  # the name on it
+
+
 def test_changing_a_bookings_text_reindexes_it(catalog):
     run_sql("UPDATE bookings SET address = 'Harbour View' WHERE id = :id", id=catalog["plumbing"])
     assert found("harbour") == [catalog["plumbing"]]
@@ -201,3 +228,39 @@ def test_the_archive_searches_through_the_index(cast):
     assert [b.id for b in bookings.archive(cast.admin, search="pat provider").items] == [done.id]
     assert [b.id for b in bookings.archive(cast.admin, search=f"#{done.id}").items] == [done.id]
     assert bookings.archive(cast.admin, search="quinn").items == []
+
+
+def test_postgres_writes_the_search_text_itself_whatever_an_update_sets(catalog):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps its index in a table of its own")
+    run_sql("UPDATE bookings SET search_text = 'nonsense' WHERE id = :id", id=catalog["plumbing"])
+    assert found("nonsense") == []
+    assert found("4 mill lane") == [catalog["plumbing"]]
+
+
+def test_a_rename_while_a_booking_is_assigned_to_that_provider_is_found_by_the_new_name(catalog):
+    """PostgreSQL: the rename's trigger updates the bookings of the provider it can see; the
+    assignment, which it cannot see yet, waits for the rename and reads the new name."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    zinc = db.session.scalar(sa.text("SELECT id FROM users WHERE name = 'Zoë Zinc'"))
+    plumbing, gardening = catalog["plumbing"], catalog["gardening"]
+    db.session.rollback()
+    assign = sa.text("UPDATE bookings SET provider_id = :zinc WHERE id = :id")
+    with db.engine.connect() as renaming, db.engine.connect() as assigning:
+        renaming.execute(sa.text("UPDATE users SET name = 'Zara Zed' WHERE id = :id"), {"id": zinc})
+
+        def assign_plumbing():
+            assigning.execute(assign, {"zinc": zinc, "id": plumbing})
+            assigning.commit()
+
+        assignment = threading.Thread(target=assign_plumbing)
+        assignment.start()
+        assignment.join(timeout=0.5)
+        waited = assignment.is_alive()
+        renaming.commit()
+        assignment.join(timeout=30)
+
+    assert waited
+    assert found("zara") == sorted([plumbing, gardening])
+    assert found("zinc") == []
