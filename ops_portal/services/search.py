@@ -113,18 +113,27 @@ def matching_ids(text: str, *filters, in_order: bool = False) -> sa.Select:
 
     PostgreSQL's planner estimates from its statistics how many bookings a word finds, and
     walks the index of the ORDER BY or collects the matches and sorts them as suits. SQLite
-    cannot tell how many rows an FTS5 query finds: it looks the matches up by id, checking the
-    filters on each (written so that no index serves them: without statistics SQLite would
-    rather scan a status's index, 20 ms for a rare name), unless `in_order` and WALK_FROM or
-    more match; it then walks the index of the ORDER BY (the filters may choose it) and checks
-    each booking it passes against the matches, read once."""
+    cannot tell how many rows an FTS5 query finds. It takes the matches from FTS5 and looks
+    each booking up by id, checking the filters on it (written so that no index serves them:
+    without statistics SQLite would rather scan a status's index, 20 ms for a rare name),
+    unless `in_order` and WALK_FROM or more match: it then walks the index of the ORDER BY (the
+    filters may choose it) and checks each booking it passes against the matches, read once."""
     text = text.strip()
     terms = search_terms(text)
     if not terms or db.session.get_bind().dialect.name == "postgresql":
         return sa.select(Booking.id).where(*filters, booking_matches(text))
     if in_order and _at_least(_sqlite_search(terms), WALK_FROM):
         return sa.select(Booking.id).where(*filters, _matches(text, walk=True))
-    return sa.select(Booking.id).where(*map(_unindexed, filters), _matches(text, walk=False))
+    filters = [_unindexed(f) for f in filters]
+    if _booking_number(text) is not None:  # the match or that booking: a where-clause
+        return sa.select(Booking.id).where(*filters, _matches(text, walk=False))
+    # Joined, FTS5 hands SQLite the matches one at a time and a count stops at its cap; an
+    # IN (...) list would collect them all first (30 ms for a word in every booking).
+    return (
+        sa.select(Booking.id)
+        .join_from(booking_search, Booking, Booking.id == booking_search.c.rowid)
+        .where(*_sqlite_conditions(terms), *filters)
+    )
 
 
 def _matches(text: str, *, walk: bool) -> ColumnElement[bool]:
@@ -136,33 +145,42 @@ def _matches(text: str, *, walk: bool) -> ColumnElement[bool]:
     else:
         # SQLite: `walk` keeps the bookings from being looked up by these ids (matching_ids).
         matches = (_unindexed(Booking.id) if walk else Booking.id).in_(_sqlite_search(terms))
+    booking_id = _booking_number(text)
+    return matches if booking_id is None else sa.or_(Booking.id == booking_id, matches)
+
+
+def _booking_number(text: str) -> int | None:
+    """The booking the whole text names by its number ("42" or "#42"), if it does."""
     number = text.removeprefix("#")
-    if is_ascii_digits(number):
-        booking_id = parse_whole_number(number, field="search")
-        # A number past the largest id names no booking (and would not fit the column).
-        if booking_id <= LARGEST_ID:
-            return sa.or_(Booking.id == booking_id, matches)
-    return matches
+    if not is_ascii_digits(number):
+        return None
+    booking_id = parse_whole_number(number, field="search")
+    # A number past the largest id names no booking (and would not fit the column).
+    return booking_id if booking_id <= LARGEST_ID else None
 
 
 # ------------------------------------------------------------------------------------- SQLite
 
 
 def _sqlite_search(terms: list[Term]) -> sa.Select:
-    """The ids of the matching bookings: one FTS5 query of the words, each quoted as an FTS5
-    string (nothing typed is ever FTS5 syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's
-    tokenizer folds case and diacritics. Other terms are looked for as typed in the same table
-    (their characters have no case)."""
-    searched = sa.select(booking_search.c.rowid)
+    """The ids of the matching bookings."""
+    return sa.select(booking_search.c.rowid).where(*_sqlite_conditions(terms))
+
+
+def _sqlite_conditions(terms: list[Term]) -> list[ColumnElement[bool]]:
+    """One FTS5 query of the words, each quoted as an FTS5 string (nothing typed is ever FTS5
+    syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's tokenizer folds case and diacritics.
+    Other terms are looked for as typed in the same table (their characters have no case)."""
+    conditions = []
     words = [term.text for term in terms if term.is_word]
     if words:
         query = " ".join('"{}"*'.format(word.replace('"', '""')) for word in words)
-        searched = searched.where(sa.literal_column("booking_search").op("MATCH")(query))
+        conditions.append(sa.literal_column("booking_search").op("MATCH")(query))
     texts = [column for column in booking_search.c if column.name != "rowid"]
     for term in terms:
         if not term.is_word:
-            searched = searched.where(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
-    return searched
+            conditions.append(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
+    return conditions
 
 
 def _unindexed(expression: ColumnElement) -> ColumnElement:
