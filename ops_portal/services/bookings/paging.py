@@ -84,8 +84,8 @@ def read_window(query, order: Order, cursor: Cursor, per_page: int, *, page_quer
     """One page of `query` (a select of Booking.id with the list's filters) in `order`.
 
     page_query: the same rows, selected in a way that suits reading them in order a page at a
-    time (a search's where-clause, services.search.booking_matches with in_order); `query` is
-    then only counted."""
+    time (a search: services.search.matching_ids with in_order); `query` is then only
+    counted."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     forward = cursor.before is None and not cursor.end
     page_query = query if page_query is None else page_query
