@@ -39,7 +39,8 @@ APPEND_ONLY_TRIGGERS = {
     },
 }
 # The search index of migration 0004: SQLite's FTS5 table (with the shadow tables FTS5 makes for
-# it) and the triggers that keep it in step; PostgreSQL's function and trigram indexes.
+# it) and the triggers that keep it in step; PostgreSQL's folded search text of each booking,
+# its trigram index, and the functions and triggers that write it.
 SEARCH_TABLES = {
     "sqlite": {
         "booking_search",
@@ -57,16 +58,16 @@ SEARCH_TRIGGERS = {
         "booking_search_on_booking_update",
         "booking_search_on_user_update",
     },
-    "postgresql": set(),
+    "postgresql": {"booking_search_text_on_booking_write", "booking_search_text_on_user_update"},
 }
-SEARCH_INDEXES = {
+SEARCH_INDEXES = {"sqlite": set(), "postgresql": {"ix_bookings_search_text_trgm"}}
+SEARCH_COLUMNS = {"sqlite": set(), "postgresql": {"search_text"}}  # of bookings
+SEARCH_FUNCTIONS = {
     "sqlite": set(),
     "postgresql": {
-        "ix_bookings_customer_name_folded_trgm",
-        "ix_bookings_service_folded_trgm",
-        "ix_bookings_address_folded_trgm",
-        "ix_users_name_folded_trgm",
-        "ix_users_email_folded_trgm",
+        "ops_portal_fold",
+        "ops_portal_booking_search_text",
+        "ops_portal_reindex_user_bookings",
     },
 }
 
@@ -120,8 +121,12 @@ def triggers() -> set[str]:
 
 
 def search_objects() -> dict[str, set[str]]:
-    """The search index's tables, triggers, indexes and functions that exist."""
-    tables = set(sa.inspect(db.engine).get_table_names())
+    """The search index's tables, columns, triggers, indexes and functions that exist."""
+    inspector = sa.inspect(db.engine)
+    tables = set(inspector.get_table_names())
+    columns = (
+        {c["name"] for c in inspector.get_columns("bookings")} if "bookings" in tables else set()
+    )
     with db.engine.connect() as conn:
         if db.engine.dialect.name == "postgresql":
             indexes = conn.exec_driver_sql("SELECT indexname FROM pg_indexes")
@@ -136,7 +141,8 @@ def search_objects() -> dict[str, set[str]]:
             functions = extensions = []
         found = {
             "tables": tables & SEARCH_TABLES["sqlite"],
-            "triggers": triggers() & SEARCH_TRIGGERS["sqlite"],
+            "columns": columns & SEARCH_COLUMNS["postgresql"],
+            "triggers": triggers() & (SEARCH_TRIGGERS["sqlite"] | SEARCH_TRIGGERS["postgresql"]),
             "indexes": {name for (name,) in indexes} & SEARCH_INDEXES["postgresql"],
             "functions": {name for (name,) in functions} - {"ops_portal_refuse_change"},
             "extensions": {name for (name,) in extensions},
@@ -149,15 +155,16 @@ def expected_search_objects() -> dict[str, set[str]]:
     postgres = dialect == "postgresql"
     return {
         "tables": SEARCH_TABLES[dialect],
+        "columns": SEARCH_COLUMNS[dialect],
         "triggers": SEARCH_TRIGGERS[dialect],
         "indexes": SEARCH_INDEXES[dialect],
-        "functions": {"ops_portal_fold"} if postgres else set(),
+        "functions": SEARCH_FUNCTIONS[dialect],
         "extensions": {"pg_trgm", "unaccent"} if postgres else set(),
     }
 
 
 NO_SEARCH_OBJECTS = {
-    kind: set() for kind in ("tables", "triggers", "indexes", "functions", "extensions")
+    kind: set() for kind in ("tables", "columns", "triggers", "indexes", "functions", "extensions")
 }
 
 
@@ -179,7 +186,7 @@ def assert_at_head() -> None:
     assert tables == set(db.metadata.tables) | {"alembic_version"} | search_tables
     # What the comparison with the models leaves out is exactly the search index.
     assert {name for _, name in INDEX_OBJECTS} == (
-        SEARCH_TABLES["sqlite"] | SEARCH_INDEXES["postgresql"]
+        SEARCH_TABLES["sqlite"] | SEARCH_INDEXES["postgresql"] | SEARCH_COLUMNS["postgresql"]
     )
     assert_no_schema_diff()
     assert APPEND_ONLY_TRIGGERS[db.engine.dialect.name] <= triggers()
@@ -244,8 +251,12 @@ def test_the_app_never_creates_tables_itself():
 
 
 def _rows(table: str) -> list[tuple]:
+    """The rows of a table, in the columns its model has (PostgreSQL's search text is not one)."""
+    columns = ", ".join(db.metadata.tables[table].c.keys())
     with db.engine.connect() as conn:
-        return [tuple(row) for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")]
+        return [
+            tuple(row) for row in conn.exec_driver_sql(f"SELECT {columns} FROM {table} ORDER BY id")
+        ]
 
 
 def _seed_through_the_app() -> None:

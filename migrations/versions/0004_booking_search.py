@@ -1,4 +1,4 @@
-"""archive search through an index: SQLite's FTS5, PostgreSQL's trigram indexes on folded text
+"""archive search through an index: SQLite's FTS5, PostgreSQL's trigram index on folded text
 
 Revision ID: 0004
 Revises: 0003
@@ -17,14 +17,26 @@ a later migration that rebuilds bookings or users must create their search trigg
 the append-only guard bookings_no_delete), or the index silently stops following changes
 (tests/test_migrations.py checks that they exist at head).
 
-PostgreSQL: GIN trigram indexes (pg_trgm) on ops_portal_fold() of the same columns, so that
-`ops_portal_fold(column) LIKE '%word%'` is an index scan. ops_portal_fold is lower(unaccent()).
-unaccent() is only STABLE, and an index expression must be IMMUTABLE, so ops_portal_fold is
-declared IMMUTABLE; it calls the two-argument unaccent() with the dictionary named with its
-schema, because the one-argument form finds its dictionary through search_path, which is empty
-while pg_restore rebuilds indexes. Its body is SQL-standard (RETURN ...), parsed when created,
-so PostgreSQL records that it depends on unaccent (needs PostgreSQL 14). Both extensions are
-trusted: the database owner may create them (the contrib modules must be installed).
+PostgreSQL: the column bookings.search_text holds those five texts, folded (ops_portal_fold:
+lower(unaccent())) and one a line, and one GIN trigram index (pg_trgm) on it makes
+`search_text LIKE '%word%'` an index scan. A column of the bookings rather than a table beside
+them: a search is read together with the booking's status and its place in the list's order,
+so a page walks the order's index checking each booking's text, and a count filters one table.
+A BEFORE trigger writes it whenever a booking is inserted or one of the columns it comes from
+(or search_text itself) is set; a trigger on users sets it again on the bookings whose
+customer's email or provider's name changed. Written once, the folded text is compared as it
+is: folding each candidate row while searching cost ~1.5 us a call. No model names the column:
+the application never reads it (services/search.py refers to it by name).
+
+ops_portal_fold folds the words searched for too. It is declared IMMUTABLE (unaccent() is only
+STABLE) so that the planner folds a word while planning and estimates from the column's
+statistics how many bookings it finds. It calls the two-argument unaccent() with the dictionary
+named with its schema: the one-argument form finds its dictionary through the caller's
+search_path. Its body is SQL-standard (RETURN ...), parsed when created, so PostgreSQL records
+that it depends on unaccent (needs PostgreSQL 14). Both extensions are trusted: the database
+owner may create them (the contrib modules must be installed). The triggers run as whoever
+writes, so the application's role needs no grant beyond those it has (SELECT and UPDATE of
+bookings and users).
 """
 
 import sqlalchemy as sa
@@ -82,12 +94,72 @@ SQLITE_TRIGGERS = {
 # ----------------------------------------------------------------------------------- PostgreSQL
 
 EXTENSIONS = ("pg_trgm", "unaccent")
-FOLDED_TRIGRAM_INDEXES = {
-    "ix_bookings_customer_name_folded_trgm": ("bookings", "customer_name"),
-    "ix_bookings_service_folded_trgm": ("bookings", "service"),
-    "ix_bookings_address_folded_trgm": ("bookings", "address"),
-    "ix_users_name_folded_trgm": ("users", "name"),
-    "ix_users_email_folded_trgm": ("users", "email"),
+SEARCH_TEXT_INDEX = "ix_bookings_search_text_trgm"
+# A booking's search text is built from these of its columns (and its customer's email and its
+# provider's name, through customer_id and provider_id); setting search_text itself builds it
+# again, so no UPDATE can leave another text there.
+SEARCH_TEXT_SOURCES = ("customer_id", "customer_name", "service", "address", "provider_id")
+POSTGRES_FUNCTIONS = {
+    # NEW.search_text from the booking and the users it names. A user newly named by the
+    # booking (an insert, or a new customer or provider) is read FOR SHARE: that waits for a
+    # transaction renaming them to commit, and then reads the new name. Without it, the rename's
+    # trigger (which only finds the bookings that name the user in its snapshot) and this one
+    # would each miss the other's change, and the booking would keep the old name. A user the
+    # booking already named needs no lock: a rename's trigger updates this booking too, after
+    # this write commits.
+    "ops_portal_booking_search_text": """
+        CREATE FUNCTION ops_portal_booking_search_text() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            customer_email text;
+            provider_name text;
+        BEGIN
+            IF TG_OP = 'INSERT' OR NEW.customer_id IS DISTINCT FROM OLD.customer_id THEN
+                SELECT email INTO customer_email FROM users WHERE id = NEW.customer_id FOR SHARE;
+            ELSE
+                SELECT email INTO customer_email FROM users WHERE id = NEW.customer_id;
+            END IF;
+            IF TG_OP = 'INSERT' OR NEW.provider_id IS DISTINCT FROM OLD.provider_id THEN
+                SELECT name INTO provider_name FROM users WHERE id = NEW.provider_id FOR SHARE;
+            ELSE
+                SELECT name INTO provider_name FROM users WHERE id = NEW.provider_id;
+            END IF;
+            NEW.search_text := ops_portal_fold(concat_ws(E'\\n',
+                NEW.customer_name, customer_email, NEW.service, NEW.address, provider_name));
+            RETURN NEW;
+        END
+        $$
+    """,
+    # Setting search_text (to anything) makes the bookings' trigger build it again.
+    "ops_portal_reindex_user_bookings": """
+        CREATE FUNCTION ops_portal_reindex_user_bookings() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.email IS DISTINCT FROM NEW.email THEN
+                UPDATE bookings SET search_text = NULL WHERE customer_id = NEW.id;
+            END IF;
+            IF OLD.name IS DISTINCT FROM NEW.name THEN
+                UPDATE bookings SET search_text = NULL WHERE provider_id = NEW.id;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+    """,
+}
+POSTGRES_TRIGGERS = {
+    "booking_search_text_on_booking_write": (
+        "bookings",
+        f"""
+        BEFORE INSERT OR UPDATE OF {", ".join(SEARCH_TEXT_SOURCES)}, search_text ON bookings
+        FOR EACH ROW EXECUTE FUNCTION ops_portal_booking_search_text()
+        """,
+    ),
+    "booking_search_text_on_user_update": (
+        "users",
+        """
+        AFTER UPDATE OF name, email ON users FOR EACH ROW
+        WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email)
+        EXECUTE FUNCTION ops_portal_reindex_user_bookings()
+        """,
+    ),
 }
 
 
@@ -131,19 +203,36 @@ def _create_postgres_search():
         "LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT "
         f"RETURN lower({unaccent}.unaccent('{unaccent}.unaccent'::regdictionary, $1))"
     )
-    # fastupdate off: a write updates the index itself instead of a pending list that every
-    # search then reads through until the next vacuum (a 4 MB list made a rare word's search
-    # 20 ms instead of 3).
-    for name, (table, column) in FOLDED_TRIGRAM_INDEXES.items():
-        op.execute(
-            f"CREATE INDEX {name} ON {table} "
-            f"USING gin (ops_portal_fold({column}) {trgm}.gin_trgm_ops) WITH (fastupdate = off)"
-        )
+    # Adding the column locks bookings, and creating the trigger on users locks users against
+    # writes, until this migration commits: nothing changes between the backfill and the
+    # triggers that take over from it.
+    op.execute("ALTER TABLE bookings ADD COLUMN search_text text")
+    for definition in POSTGRES_FUNCTIONS.values():
+        op.execute(definition)
+    for name, (_table, definition) in POSTGRES_TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER {name} {definition}")
+    op.execute("UPDATE bookings SET search_text = NULL")  # the trigger writes each one
+    op.execute("ALTER TABLE bookings ALTER COLUMN search_text SET NOT NULL")
+    # Built after the backfill: one bulk build instead of an insert per booking. fastupdate
+    # off: a write updates the index itself instead of a pending list that every search then
+    # reads through until the next vacuum (a 4 MB list made a rare word's search 20 ms
+    # instead of 3).
+    op.execute(
+        f"CREATE INDEX {SEARCH_TEXT_INDEX} ON bookings "
+        f"USING gin (search_text {trgm}.gin_trgm_ops) WITH (fastupdate = off)"
+    )
+    # Statistics of the new column now, so the planner estimates how many bookings a word
+    # finds (and whether to walk a list's order or sort the matches) from the start.
+    op.execute("ANALYZE bookings")
 
 
 def _drop_postgres_search():
-    for name in FOLDED_TRIGRAM_INDEXES:
-        op.execute(f"DROP INDEX IF EXISTS {name}")
+    for name, (table, _definition) in POSTGRES_TRIGGERS.items():
+        op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+    for name in POSTGRES_FUNCTIONS:
+        op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    op.execute(f"DROP INDEX IF EXISTS {SEARCH_TEXT_INDEX}")
+    op.execute("ALTER TABLE bookings DROP COLUMN IF EXISTS search_text")
     op.execute("DROP FUNCTION IF EXISTS ops_portal_fold(text)")
     # The extensions go too, unless something else in the database still depends on them (then
     # DROP refuses, and they stay for it).

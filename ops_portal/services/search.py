@@ -1,4 +1,5 @@
-"""Finding bookings by what a person types: a where-clause for `select(Booking)`.
+"""Finding bookings by what a person types: a where-clause for `select(Booking)` (or of its
+columns).
 
 The text is read as words: runs of letters and digits, which punctuation separates as spaces
 do ("O'Brien" is "O" and "Brien", "olive@example.com" is "olive", "example" and "com"); a part
@@ -6,13 +7,13 @@ of the text between spaces without a letter or digit ("%", "&") is looked for as
 booking matches when every word (and every such part) is found in one of its customer's name (as
 on the booking), its customer's email, its service, its address or its current provider's name;
 and, when the whole text is a booking number ("42" or "#42"), the booking with that id matches
-too. Case and
-diacritics are ignored ("zoe" finds "Zoë", "ÜNAL" finds "Ünal"): the database folds the words
-with the same function as the text it searches.
+too. Case and diacritics are ignored ("zoe" finds "Zoë", "ÜNAL" finds "Ünal"): the database
+folds the words with the same function as the text it searches.
 
 SQLite finds a word at the start of a word of the text ("mil" finds "Mill Lane"), through the
-FTS5 table booking_search; PostgreSQL finds it anywhere ("ill" finds it too), through trigram
-indexes. Migration 0004 builds both, and keeps SQLite's table in step with the bookings.
+FTS5 table booking_search; PostgreSQL finds it anywhere ("ill" finds it too), through a trigram
+index on each booking's folded search text (bookings.search_text). Migration 0004 builds both,
+and triggers keep them in step with the bookings and users they are made from.
 """
 
 from __future__ import annotations
@@ -21,41 +22,43 @@ import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from ..domain.numbers import LARGEST_ID, is_ascii_digits, parse_whole_number
 from ..extensions import db
-from ..models import Booking, User
+from ..models import Booking
 
 # Words past these are ignored or cut short: each word costs the database a lookup, and a long
 # word's beginning already narrows the search as far as it can go.
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 40
-# PostgreSQL's trigram indexes find a word of three characters or more; a shorter one only
+# PostgreSQL's trigram index finds a word of three characters or more; a shorter one only
 # filters the bookings the others found.
 MIN_INDEXED_LENGTH = 3
+# SQLite reads a page of a list either by looking up every match and sorting them (~1 us a
+# match), or by walking the index of the list's order and checking each booking it passes
+# against the matches (~0.1 us a booking), which stops at the end of the page. With m matches
+# among N bookings a page of 20 passes about 20 N / m of them: the walk is the cheaper from
+# about sqrt(2 N) matches (630 of 200,000 bookings). Its worst case, the matches all at the
+# far end of the order, passes every booking (~20 ms for 200,000).
+WALK_FROM = 1_000
 
 # The schema objects of the search index that migration 0004 builds and no model describes: the
-# FTS5 table and the shadow tables FTS5 keeps for it (SQLite); the trigram indexes on folded
-# text (PostgreSQL). Comparing the migrated schema with the models (autogenerate in
-# migrations/env.py, and tests/test_migrations.py) leaves out exactly these.
+# FTS5 table and the shadow tables FTS5 keeps for it (SQLite); the folded search text of each
+# booking and its trigram index (PostgreSQL; only the triggers write the column and only this
+# module reads it, by name, so the models and the ORM's reads leave it out). Comparing the
+# migrated schema with the models (autogenerate in migrations/env.py, and
+# tests/test_migrations.py) leaves out exactly these.
 INDEX_OBJECTS = frozenset(
     {
         *(
             ("table", f"booking_search{shadow}")
             for shadow in ("", "_config", "_content", "_data", "_docsize", "_idx")
         ),
-        *(
-            ("index", name)
-            for name in (
-                "ix_bookings_customer_name_folded_trgm",
-                "ix_bookings_service_folded_trgm",
-                "ix_bookings_address_folded_trgm",
-                "ix_users_name_folded_trgm",
-                "ix_users_email_folded_trgm",
-            )
-        ),
+        ("column", "search_text"),
+        ("index", "ix_bookings_search_text_trgm"),
     }
 )
 
@@ -100,43 +103,102 @@ def _in_a_word(character: str) -> bool:
 def booking_matches(text: str) -> ColumnElement[bool]:
     """Where-clause: the booking matches `text` (see the module's docstring). Text without
     words matches every booking."""
+    return _matches(text.strip(), walk=False)
+
+
+def matching_ids(text: str, *filters, in_order: bool = False) -> sa.Select:
+    """select(Booking.id) of the bookings that match `text` and every filter, written for the
+    way the database had best find them. `in_order`: the select is to be ordered and limited
+    (a page of a list); otherwise it is counted.
+
+    PostgreSQL's planner estimates from its statistics how many bookings a word finds, and
+    walks the index of the ORDER BY or collects the matches and sorts them as suits. SQLite
+    cannot tell how many rows an FTS5 query finds. It takes the matches from FTS5 and looks
+    each booking up by id, checking the filters on it (written so that no index serves them:
+    without statistics SQLite would rather scan a status's index, 20 ms for a rare name),
+    unless `in_order` and WALK_FROM or more match: it then walks the index of the ORDER BY (the
+    filters may choose it) and checks each booking it passes against the matches, read once."""
     text = text.strip()
+    terms = search_terms(text)
+    if not terms or db.session.get_bind().dialect.name == "postgresql":
+        return sa.select(Booking.id).where(*filters, booking_matches(text))
+    if in_order and _at_least(_sqlite_search(terms), WALK_FROM):
+        return sa.select(Booking.id).where(*filters, _matches(text, walk=True))
+    filters = [_unindexed(f) for f in filters]
+    if _booking_number(text) is not None:  # the match or that booking: a where-clause
+        return sa.select(Booking.id).where(*filters, _matches(text, walk=False))
+    # Joined, FTS5 hands SQLite the matches one at a time and a count stops at its cap; an
+    # IN (...) list would collect them all first (30 ms for a word in every booking).
+    return (
+        sa.select(Booking.id)
+        .join_from(booking_search, Booking, Booking.id == booking_search.c.rowid)
+        .where(*_sqlite_conditions(terms), *filters)
+    )
+
+
+def _matches(text: str, *, walk: bool) -> ColumnElement[bool]:
     terms = search_terms(text)
     if not terms:
         return sa.true()
     if db.session.get_bind().dialect.name == "postgresql":
         matches = _postgres_match(terms)
     else:
-        matches = _sqlite_match(terms)
+        # SQLite: `walk` keeps the bookings from being looked up by these ids (matching_ids).
+        matches = (_unindexed(Booking.id) if walk else Booking.id).in_(_sqlite_search(terms))
+    booking_id = _booking_number(text)
+    return matches if booking_id is None else sa.or_(Booking.id == booking_id, matches)
+
+
+def _booking_number(text: str) -> int | None:
+    """The booking the whole text names by its number ("42" or "#42"), if it does."""
     number = text.removeprefix("#")
-    if is_ascii_digits(number):
-        booking_id = parse_whole_number(number, field="search")
-        # A number past the largest id names no booking (and would not fit the column).
-        if booking_id <= LARGEST_ID:
-            return sa.or_(Booking.id == booking_id, matches)
-    return matches
+    if not is_ascii_digits(number):
+        return None
+    booking_id = parse_whole_number(number, field="search")
+    # A number past the largest id names no booking (and would not fit the column).
+    return booking_id if booking_id <= LARGEST_ID else None
 
 
 # ------------------------------------------------------------------------------------- SQLite
 
 
-def _sqlite_match(terms: list[Term]) -> ColumnElement[bool]:
+def _sqlite_search(terms: list[Term]) -> sa.Select:
+    """The ids of the matching bookings."""
+    return sa.select(booking_search.c.rowid).where(*_sqlite_conditions(terms))
+
+
+def _sqlite_conditions(terms: list[Term]) -> list[ColumnElement[bool]]:
     """One FTS5 query of the words, each quoted as an FTS5 string (nothing typed is ever FTS5
     syntax) and made a prefix: `"zoe"* "mill"*`. FTS5's tokenizer folds case and diacritics.
     Other terms are looked for as typed in the same table (their characters have no case)."""
-    searched = sa.select(booking_search.c.rowid)
+    conditions = []
     words = [term.text for term in terms if term.is_word]
     if words:
         query = " ".join('"{}"*'.format(word.replace('"', '""')) for word in words)
-        searched = searched.where(sa.literal_column("booking_search").op("MATCH")(query))
+        conditions.append(sa.literal_column("booking_search").op("MATCH")(query))
     texts = [column for column in booking_search.c if column.name != "rowid"]
     for term in terms:
         if not term.is_word:
-            searched = searched.where(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
-    return Booking.id.in_(searched)
+            conditions.append(sa.or_(*(sa.func.instr(c, term.text) > 0 for c in texts)))
+    return conditions
+
+
+def _unindexed(expression: ColumnElement) -> ColumnElement:
+    """The same value, which SQLite uses no index for: unary + makes it an expression."""
+    return UnaryExpression(expression, operator=custom_op("+"), type_=expression.type)
+
+
+def _at_least(searched: sa.Select, count: int) -> bool:
+    """The FTS5 query finds `count` bookings or more (it reads no more than that)."""
+    limited = searched.limit(count).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(limited)) >= count
 
 
 # --------------------------------------------------------------------------------- PostgreSQL
+
+# Each booking's customer name, customer email, service, address and provider name, folded as
+# the words are, one a line; kept by triggers, under a trigram index (migration 0004).
+SEARCH_TEXT = sa.literal_column("bookings.search_text", sa.Text)
 
 
 def _fold(value) -> ColumnElement[str]:
@@ -144,59 +206,29 @@ def _fold(value) -> ColumnElement[str]:
 
 
 def _postgres_match(terms: list[Term]) -> ColumnElement[bool]:
-    """Every term found. Terms long enough for the trigram indexes find the bookings; shorter
-    ones are then checked on those bookings only (or on every booking, when no term is long
-    enough)."""
-    indexed = [_pattern(t.text) for t in terms if len(t.text) >= MIN_INDEXED_LENGTH]
-    short = [_pattern(t.text) for t in terms if len(t.text) < MIN_INDEXED_LENGTH]
-    if not indexed:
-        return sa.and_(*(_found_in(Booking, pattern) for pattern in short))
-    found = sa.and_(*(Booking.id.in_(_ids_found(pattern)) for pattern in indexed))
-    if not short:
-        return found
-    # OFFSET 0 keeps PostgreSQL from checking the short terms on every booking before it has
-    # the few that the indexed terms found (it pushes no condition into such a subquery).
-    texts = (Booking.customer_name, Booking.service, Booking.address)
-    found_first = sa.select(Booking.id, Booking.customer_id, Booking.provider_id, *texts)
-    candidates = aliased(Booking, found_first.where(found).offset(0).subquery())
-    return Booking.id.in_(
-        sa.select(candidates.id).where(*(_found_in(candidates, pattern) for pattern in short))
-    )
+    """Every term in the booking's search text. A term long enough to have trigrams is found
+    through the index (LIKE); a shorter one has none to look up, and is checked (strpos, which
+    the index cannot answer, so the planner never asks it to) on the bookings the others
+    found, or as a list's order reaches them."""
+    conditions = []
+    for term in terms:
+        folded = _fold(sa.literal(term.text, sa.String))
+        if _folded_length(term.text) >= MIN_INDEXED_LENGTH:
+            conditions.append(SEARCH_TEXT.like(_anywhere(folded), escape="\\"))
+        else:
+            conditions.append(sa.func.strpos(SEARCH_TEXT, folded) > 0)
+    return sa.and_(*conditions)
 
 
-def _pattern(term: str) -> ColumnElement[str]:
-    """LIKE's pattern for the term anywhere, folded, then escaped (folding may turn "℅" into
-    "c/o"), so that % and _ match themselves."""
-    folded = _fold(sa.literal(term, sa.String))
+def _folded_length(term: str) -> int:
+    """The term's length once folded, as near as Python tells: without combining marks, and
+    ligatures apart, as unaccent does ("o" and a combining diaeresis fold to one letter)."""
+    return sum(1 for c in unicodedata.normalize("NFKD", term) if not unicodedata.combining(c))
+
+
+def _anywhere(folded: ColumnElement[str]) -> ColumnElement[str]:
+    """LIKE's pattern for the folded term anywhere, escaped after folding (folding may turn
+    "℅" into "c/o"), so that % and _ match themselves."""
     for character in ("\\", "%", "_"):
         folded = sa.func.replace(folded, character, "\\" + character, type_=sa.String)
     return sa.literal("%") + folded + sa.literal("%")
-
-
-def _like(column, pattern: ColumnElement[str]) -> ColumnElement[bool]:
-    # The folded column is the trigram index's expression.
-    return _fold(column).like(pattern, escape="\\")
-
-
-def _ids_found(pattern: ColumnElement[str]) -> sa.CompoundSelect:
-    """The ids of the bookings with the pattern in one of their texts: a query per table, so
-    that each starts from its indexes (an OR across the two tables would read every booking)."""
-    texts = (Booking.customer_name, Booking.service, Booking.address)
-    return sa.union(
-        sa.select(Booking.id).where(sa.or_(*(_like(c, pattern) for c in texts))),
-        sa.select(Booking.id)
-        .join(User, User.id == Booking.customer_id)
-        .where(_like(User.email, pattern)),
-        sa.select(Booking.id)
-        .join(User, User.id == Booking.provider_id)
-        .where(_like(User.name, pattern)),
-    )
-
-
-def _found_in(booking, pattern: ColumnElement[str]) -> ColumnElement[bool]:
-    """The pattern in one of the texts of `booking` (the model or an alias of it), row by row."""
-    return sa.or_(
-        *(_like(c, pattern) for c in (booking.customer_name, booking.service, booking.address)),
-        booking.customer_id.in_(sa.select(User.id).where(_like(User.email, pattern))),
-        booking.provider_id.in_(sa.select(User.id).where(_like(User.name, pattern))),
-    )

@@ -1,10 +1,14 @@
 """Booking search (services/search.py) on the real index of each database: SQLite's FTS5 table,
-PostgreSQL's trigram indexes. Every word must be found in the customer's name, the customer's
-email, the service, the address or the current provider's name (case and diacritics ignored),
-or the whole text is the booking's number; what a person types is never query syntax; and the
-index follows the bookings and users it reads, through the triggers of migration 0004."""
+PostgreSQL's folded search text under a trigram index. Every word must be found in the
+customer's name, the customer's email, the service, the address or the current provider's name
+(case and diacritics ignored), or the whole text is the booking's number; what a person types is
+never query syntax; the index follows the bookings and users it reads, through the triggers of
+migration 0004; and the archive pages a search alike however the database reads it."""
 
 from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -12,10 +16,12 @@ import sqlalchemy as sa
 from ops_portal.domain.lifecycle import Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking
-from ops_portal.services import bookings
+from ops_portal.services import bookings, search
+from ops_portal.services.bookings import Cursor
 from ops_portal.services.search import MAX_WORDS, booking_matches
-from tests.support.builders import booking_in
+from tests.support.builders import booking_in, bulk_bookings
 from tests.support.people import Person, create_accounts
+from tests.support.queries import counted_statements
 
 
 def found(text: str) -> list[int]:
@@ -188,6 +194,30 @@ def test_renaming_a_user_reindexes_the_bookings_they_are_customer_or_provider_of
     assert found("olive") == both_of_olive  # the name on the bookings is unchanged
 
 
+def test_a_new_provider_or_customer_on_a_booking_reindexes_it(catalog, cast):
+    gardening = catalog["gardening"]  # Zoë Zinc's
+
+    run_sql(
+        "UPDATE bookings SET provider_id = :quinn WHERE id = :id",
+        quinn=cast.other_provider.user_id,
+        id=gardening,
+    )
+    assert found("quinn") == [gardening]
+    assert found("zinc") == []
+
+    run_sql("UPDATE bookings SET provider_id = NULL WHERE id = :id", id=gardening)
+    assert found("quinn") == []
+    assert found("gardening") == [gardening]
+
+    run_sql(
+        "UPDATE bookings SET customer_id = :oscar WHERE id = :id",
+        oscar=cast.other_customer.user_id,
+        id=gardening,
+    )
+    assert found("oscar_other@example.com") == sorted([catalog["painting"], gardening])
+    assert found("olive owner") == sorted([catalog["plumbing"], gardening])  # the name on it
+
+
 def test_changing_a_bookings_text_reindexes_it(catalog):
     run_sql("UPDATE bookings SET address = 'Harbour View' WHERE id = :id", id=catalog["plumbing"])
     assert found("harbour") == [catalog["plumbing"]]
@@ -201,3 +231,108 @@ def test_the_archive_searches_through_the_index(cast):
     assert [b.id for b in bookings.archive(cast.admin, search="pat provider").items] == [done.id]
     assert [b.id for b in bookings.archive(cast.admin, search=f"#{done.id}").items] == [done.id]
     assert bookings.archive(cast.admin, search="quinn").items == []
+
+
+def test_postgres_writes_the_search_text_itself_whatever_an_update_sets(catalog):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps its index in a table of its own")
+    run_sql("UPDATE bookings SET search_text = 'nonsense' WHERE id = :id", id=catalog["plumbing"])
+    assert found("nonsense") == []
+    assert found("4 mill lane") == [catalog["plumbing"]]
+
+
+def test_a_rename_while_a_booking_is_assigned_to_that_provider_is_found_by_the_new_name(catalog):
+    """PostgreSQL: the rename's trigger updates the bookings of the provider it can see; the
+    assignment, which it cannot see yet, waits for the rename and reads the new name."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    zinc = db.session.scalar(sa.text("SELECT id FROM users WHERE name = 'Zoë Zinc'"))
+    plumbing, gardening = catalog["plumbing"], catalog["gardening"]
+    db.session.rollback()
+    assign = sa.text("UPDATE bookings SET provider_id = :zinc WHERE id = :id")
+    with db.engine.connect() as renaming, db.engine.connect() as assigning:
+        renaming.execute(sa.text("UPDATE users SET name = 'Zara Zed' WHERE id = :id"), {"id": zinc})
+
+        def assign_plumbing():
+            assigning.execute(assign, {"zinc": zinc, "id": plumbing})
+            assigning.commit()
+
+        assignment = threading.Thread(target=assign_plumbing)
+        assignment.start()
+        assignment.join(timeout=0.5)
+        waited = assignment.is_alive()
+        renaming.commit()
+        assignment.join(timeout=30)
+
+    assert waited
+    assert found("zara") == sorted([plumbing, gardening])
+    assert found("zinc") == []
+
+
+# A word in every booking of Olive's below (her name), none of Oscar's; statuses of all kinds.
+ARCHIVED_AND_OPEN = [Status.COMPLETED, Status.CANCELLED, Status.FAILED, Status.PENDING] * 8
+
+
+@pytest.fixture
+def shuffled_archive(cast):
+    """32 bookings of Olive's and 8 of Oscar's, last changed in an order unlike their ids'."""
+    olive = bulk_bookings(cast, ARCHIVED_AND_OPEN)
+    bulk_bookings(cast, [Status.COMPLETED, Status.CANCELLED] * 4, customer="other_customer")
+    for position, booking_id in enumerate(olive):
+        day = datetime(2031, 1, 1 + (position * 7) % 31, 12, 0, position, tzinfo=UTC)
+        db.session.execute(
+            sa.update(Booking).where(Booking.id == booking_id).values(updated_at=day)
+        )
+    db.session.commit()
+    return olive
+
+
+def latest_first(ids: list[int], statuses: tuple[Status, ...]) -> list[int]:
+    rows = db.session.execute(
+        sa.select(Booking.id)
+        .where(Booking.id.in_(ids), Booking.status.in_(statuses))
+        .order_by(Booking.updated_at.desc(), Booking.id.desc())
+    )
+    return list(rows.scalars())
+
+
+@pytest.mark.parametrize("walk_from", [1, 10**9], ids=["walking the order", "sorting matches"])
+def test_the_archive_pages_a_search_alike_however_the_database_reads_it(
+    shuffled_archive, cast, monkeypatch, walk_from
+):
+    """On SQLite a page either walks the archive's order checking each booking or sorts the
+    matches (search.WALK_FROM); both must list the same bookings in the same order."""
+    monkeypatch.setattr(search, "WALK_FROM", walk_from)
+    finished = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
+    expected = latest_first(shuffled_archive, finished)
+    assert len(expected) == 24
+
+    def every_page(**options) -> list[int]:  # following each page's next link
+        read, cursor = [], Cursor()
+        while True:
+            window = bookings.archive(
+                cast.admin, search="olive", cursor=cursor, per_page=7, **options
+            )
+            read.extend(b.id for b in window.items)
+            if not window.has_next:
+                return read
+            cursor = Cursor(after=window.last_id)
+
+    with counted_statements() as sent:
+        first = bookings.archive(cast.admin, search="olive", per_page=7)
+    walked = any("(+ bookings.id)" in statement for statement in sent)
+    assert walked == (walk_from == 1 and db.engine.dialect.name == "sqlite")
+    assert (first.total, first.capped) == (24, False)
+
+    assert every_page() == expected
+    oldest = bookings.archive(cast.admin, search="olive", cursor=Cursor(end=True), per_page=7)
+    assert [b.id for b in oldest.items] == expected[-7:]
+    assert not oldest.has_next and oldest.has_previous
+    before = bookings.archive(
+        cast.admin, search="olive", cursor=Cursor(before=oldest.first_id), per_page=7
+    )
+    assert [b.id for b in before.items] == expected[-14:-7]
+    cancelled = latest_first(shuffled_archive, (Status.CANCELLED,))
+    assert every_page(status="CANCELLED") == cancelled
+    assert bookings.archive(cast.admin, search="olive", status="CANCELLED").total == 8
+    assert bookings.archive(cast.admin, search="oscar nobody").items == []

@@ -80,11 +80,16 @@ class Window:
         return self.items[-1].id if self.items else None
 
 
-def read_window(query, order: Order, cursor: Cursor, per_page: int) -> Window:
-    """One page of `query` (a select of Booking.id with the list's filters) in `order`."""
+def read_window(query, order: Order, cursor: Cursor, per_page: int, *, page_query=None) -> Window:
+    """One page of `query` (a select of Booking.id with the list's filters) in `order`.
+
+    page_query: the same rows, selected in a way that suits reading them in order a page at a
+    time (a search: services.search.matching_ids with in_order); `query` is then only
+    counted."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     forward = cursor.before is None and not cursor.end
-    page_query = query.order_by(*(order.forward() if forward else order.backward()))
+    page_query = query if page_query is None else page_query
+    page_query = page_query.order_by(*(order.forward() if forward else order.backward()))
     mark = cursor.after if cursor.after is not None else cursor.before
     if mark is not None:
         position = db.session.execute(

@@ -14,7 +14,7 @@ from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider
-from ..search import booking_matches
+from ..search import matching_ids
 from .paging import FROM_THE_START, Cursor, Order, Window, load_in_order, read_window
 from .rules import check_id, clean_text
 
@@ -239,7 +239,14 @@ def archive(
                 f"status must be one of {', '.join(ARCHIVE_STATUSES)}, got {status!r}"
             )
         statuses = (Status(status),)
-    query = sa.select(Booking.id).where(Booking.status.in_(statuses))
-    if search:
-        query = query.where(booking_matches(search))
-    return read_window(query, ARCHIVE_ORDER, cursor, per_page)
+    in_archive = Booking.status.in_(statuses)
+    if not search:
+        return read_window(sa.select(Booking.id).where(in_archive), ARCHIVE_ORDER, cursor, per_page)
+    # Counting and reading a page in order may each find the matches their own way (search).
+    return read_window(
+        matching_ids(search, in_archive),
+        ARCHIVE_ORDER,
+        cursor,
+        per_page,
+        page_query=matching_ids(search, in_archive, in_order=True),
+    )
