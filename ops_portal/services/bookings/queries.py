@@ -14,7 +14,7 @@ from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider
-from ..search import matching_ids
+from ..search import booking_matches, matching_ids
 from .paging import FROM_THE_START, Cursor, Order, Window, load_in_order, read_window
 from .rules import check_id, clean_text
 
