@@ -214,16 +214,21 @@ def test_the_archive_lists_bookings_nobody_works_on_latest_first_twenty_a_page(a
     assert not set(archive["open"]) & set(first.card_ids + second.card_ids)
 
 
-def test_a_count_past_ten_thousand_is_shown_as_ten_thousand_plus(people, login, monkeypatch):
-    """Counting stops at the cap (here lowered to 5, so the test needs only a few rows)."""
+def test_a_count_past_its_cap_is_shown_as_the_cap_plus(people, login, monkeypatch):
+    """Counting stops at the cap: 10,000 for a list, 1,000 for a search (here lowered, so the
+    test needs only a few rows)."""
     from ops_portal.services.bookings import paging
 
     bulk_bookings(people, [Status.COMPLETED] * 7)
     admin = login("admin")
     monkeypatch.setattr(paging, "COUNT_CAP", 5)
+    monkeypatch.setattr(paging, "SEARCH_COUNT_CAP", 3)
     assert "5+ bookings" in listed(admin).text
+    assert "3+ bookings" in listed(admin, q="olive").text
     monkeypatch.setattr(paging, "COUNT_CAP", 7)
+    monkeypatch.setattr(paging, "SEARCH_COUNT_CAP", 7)
     assert "7 bookings" in listed(admin).text
+    assert "7 bookings" in listed(admin, q="olive").text
 
 
 def test_archive_search_finds_bookings_by_number_customer_name_or_email(archive, login):

@@ -17,6 +17,8 @@ from ...extensions import db
 from ...models import Booking
 
 COUNT_CAP = 10_000
+# A search counts its matches no further: each one it counts is looked up in the text index.
+SEARCH_COUNT_CAP = 1_000
 MAX_PER_PAGE = 100
 
 
@@ -80,12 +82,14 @@ class Window:
         return self.items[-1].id if self.items else None
 
 
-def read_window(query, order: Order, cursor: Cursor, per_page: int, *, page_query=None) -> Window:
+def read_window(
+    query, order: Order, cursor: Cursor, per_page: int, *, page_query=None, count_cap=None
+) -> Window:
     """One page of `query` (a select of Booking.id with the list's filters) in `order`.
 
     page_query: the same rows, selected in a way that suits reading them in order a page at a
     time (a search: services.search.matching_ids with in_order); `query` is then only
-    counted."""
+    counted, up to `count_cap` (COUNT_CAP by default)."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     forward = cursor.before is None and not cursor.end
     page_query = query if page_query is None else page_query
@@ -103,7 +107,7 @@ def read_window(query, order: Order, cursor: Cursor, per_page: int, *, page_quer
     ids = ids[:per_page]
     if not forward:
         ids.reverse()
-    total, capped = capped_count(query)
+    total, capped = capped_count(query, COUNT_CAP if count_cap is None else count_cap)
     return Window(
         items=load_in_order(ids),
         has_previous=more if not forward else mark is not None,
@@ -113,11 +117,11 @@ def read_window(query, order: Order, cursor: Cursor, per_page: int, *, page_quer
     )
 
 
-def capped_count(query) -> tuple[int, bool]:
-    """How many rows `query` selects, counting no further than COUNT_CAP."""
-    limited = query.order_by(None).limit(COUNT_CAP + 1).subquery()
+def capped_count(query, cap: int) -> tuple[int, bool]:
+    """How many rows `query` selects, counting no further than `cap`."""
+    limited = query.order_by(None).limit(cap + 1).subquery()
     count = db.session.scalar(sa.select(sa.func.count()).select_from(limited))
-    return min(count, COUNT_CAP), count > COUNT_CAP
+    return min(count, cap), count > cap
 
 
 def load_in_order(ids: list[int]) -> list[Booking]:

@@ -15,7 +15,15 @@ from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider
 from ..search import booking_matches, matching_ids
-from .paging import FROM_THE_START, Cursor, Order, Window, load_in_order, read_window
+from . import paging
+from .paging import (
+    FROM_THE_START,
+    Cursor,
+    Order,
+    Window,
+    load_in_order,
+    read_window,
+)
 from .rules import check_id, clean_text
 
 # Lanes of the dispatch board: what needs doing, in the order a dispatcher works them.
@@ -186,18 +194,29 @@ def lane_counts(
 def board_lanes(
     actor: Actor, *, now: datetime, narrowed: BoardFilter = WHOLE_BOARD, per_lane: int = PER_LANE
 ) -> list[Lane]:
-    """The dispatch board: each lane's count and its oldest bookings, in three queries
-    however many bookings there are."""
-    counts = lane_counts(actor, now=now, narrowed=narrowed)
-    position = (
-        sa.func.row_number()
-        .over(partition_by=Booking.status, order_by=LANE_ORDER.forward())
-        .label("position")
+    """The dispatch board: each lane's count and its oldest bookings, in two queries however
+    many bookings there are (the bookings on the board are found once, for both)."""
+    require_read(actor, Read.DISPATCH_BOARD)
+    in_lane = {"partition_by": Booking.status}
+    position = sa.func.row_number().over(**in_lane, order_by=LANE_ORDER.forward())
+    ranked = (
+        sa.select(
+            Booking.id,
+            Booking.status,
+            position.label("position"),
+            sa.func.count().over(**in_lane).label("count"),
+        )
+        .where(_on_board(now, narrowed))
+        .subquery()
     )
-    ranked = sa.select(Booking.id, position).where(_on_board(now, narrowed)).subquery()
-    ids = db.session.scalars(sa.select(ranked.c.id).where(ranked.c.position <= per_lane)).all()
+    rows = db.session.execute(
+        sa.select(ranked.c.id, ranked.c.status, ranked.c.count).where(ranked.c.position <= per_lane)
+    ).all()
+    counts = {status: 0 for status in BOARD_LANES}
+    counts.update({row.status: row.count for row in rows})
     by_status: dict[Status, list[Booking]] = {status: [] for status in BOARD_LANES}
-    for booking in sorted(load_in_order(list(ids)), key=lambda b: (b.created_at, b.id)):
+    loaded = load_in_order([row.id for row in rows])
+    for booking in sorted(loaded, key=lambda b: (b.created_at, b.id)):
         by_status[booking.status].append(booking)
     return [Lane(status, counts[status], by_status[status]) for status in BOARD_LANES]
 
@@ -249,4 +268,5 @@ def archive(
         cursor,
         per_page,
         page_query=matching_ids(search, in_archive, in_order=True),
+        count_cap=paging.SEARCH_COUNT_CAP,
     )
