@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request
 
-from ..domain.errors import DomainError, InvalidInput, NotPermitted
-from ..domain.lifecycle import LIFECYCLE, STATUS_WORDS, Action, may_attempt
+from ..domain.errors import DomainError, InvalidInput, TransitionNotAllowed
+from ..domain.lifecycle import LIFECYCLE, Action
+from ..http.errors import status_for
 from ..http.htmx import is_htmx
 from ..http.idempotency import idempotent
 from ..services import bookings, dispatch
@@ -38,17 +39,19 @@ def register_booking_actions(
         """One action's form, open in its booking's card: the fragment for htmx, else the
         booking's page."""
         action = action_named(action_name)
-        booking = bookings.get_booking(g.actor, booking_id)
-        if not may_attempt(booking.facts, g.actor, action):
-            raise NotPermitted(f"You may not {LIFECYCLE[action].label.lower()} this booking")
-        if booking.status not in LIFECYCLE[action].sources:
-            # The card as it now is, saying why the form it offered is gone.
-            error = (
-                f"{LIFECYCLE[action].label} is no longer possible: this booking is now "
-                f"{STATUS_WORDS[booking.status].lower()}."
+        try:
+            booking = bookings.open_action(g.actor, booking_id, action)
+        except TransitionNotAllowed as moved_on:
+            # The booking moved on since its card was drawn: the card as it now is, saying why,
+            # in place of the form (other refusals are error pages, as for any page).
+            if not is_htmx():
+                return render_template(
+                    "bookings/detail.html", booking=moved_on.booking, card_error=moved_on.detail
+                ), status_for(moved_on)
+            response = card_response(
+                moved_on.booking, status=status_for(moved_on), error=moved_on.detail
             )
-            response = card_response(booking, status=409, error=error)
-            response.headers["HX-Retarget"] = f"#booking-{booking.id}"
+            response.headers["HX-Retarget"] = f"#booking-{booking_id}"
             response.headers["HX-Reswap"] = "outerHTML"
             return response
         picker = (

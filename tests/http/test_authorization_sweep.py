@@ -88,9 +88,10 @@ def page_action_route(allowed: dict[str, tuple[dict, dict]], *, missing: dict, n
 
 def page_action_form_route(answers: dict[str, tuple[dict, dict]], *, missing: dict):
     """The rows of a role's GET action-form route, tried on the shared ASSIGNED bookings: (A, B)
-    for the actions whose form its role may open (409 where the booking's status no longer
-    allows the action); 403 for every other booking action; `missing` for a booking that does
-    not exist and for an action name that is no action at all."""
+    for the actions whose form its role may open (400, as the action itself would answer,
+    where the booking's status does not allow it); 403 for every other booking action;
+    `missing` for a booking that does not exist and for an action name that is no action at
+    all."""
     refused = web("302:login 403  403  403  403  403")
     rows = {a.value: answers.get(a.value, (refused, refused)) for a in BOOKING_ACTIONS}
     return {"GET": action_cases(rows, missing=missing, extra={"bogus A": missing})}
@@ -267,8 +268,8 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
                 ),
             ),
             "complete": (
-                web("302:login 403  403  409  403  403"),
-                web("302:login 403  403  403  409  403"),
+                web("302:login 403  403  400  403  403"),
+                web("302:login 403  403  403  400  403"),
             ),
         },
         missing=web("302:login 403  403  404  404  403"),
@@ -279,7 +280,7 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
                 ("force-assign", "force-cancel", "mark-failed"),
                 (web("302:login 403  403  403  403  200"),) * 2,
             ),
-            **dict.fromkeys(("assign", "retry"), (web("302:login 403  403  403  403  409"),) * 2),
+            **dict.fromkeys(("assign", "retry"), (web("302:login 403  403  403  403  400"),) * 2),
         },
         missing=web("302:login 403  403  403  403  404"),
     ),

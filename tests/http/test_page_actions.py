@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import Status
+from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
 from ops_portal.models import BookingEvent
 from ops_portal.services import bookings
@@ -496,3 +496,23 @@ def test_assigning_a_provider_who_became_busy_since_the_page_was_drawn_is_403_in
         assert pat in page.form(waiting, "force-assign").options["provider_id"]
         picker = Page(admin.get(page.action_link(waiting, "force-assign"), headers=HTMX))
         assert f"Pat Provider — busy with #{other}" in picker.html
+
+
+def test_opening_the_form_of_an_action_the_booking_has_moved_past_shows_the_card_as_it_now_is(
+    people, login
+):
+    booking = booking_in(people, Status.PENDING).id
+    admin = login("admin")
+    link = Page(admin.get("/admin/")).action_link(booking, "assign")
+    bookings.perform_action(people.admin, booking, Action.MARK_FAILED, reason="gone")
+
+    fragment = admin.get(link, headers=HTMX)
+    assert fragment.status_code == 400
+    assert fragment.headers["HX-Retarget"] == f"#booking-{booking}"
+    card = Page(fragment)
+    assert card.is_fragment and card.card_status(booking) == "FAILED"
+    assert "Cannot assign" in card.card_error(booking)
+    page = Page(admin.get(link))
+    assert page.status == 400 and not page.is_fragment
+    assert page.card_status(booking) == "FAILED" and "Cannot assign" in page.card_error(booking)
+    assert "action-assign" not in page.actions(booking)

@@ -3,7 +3,7 @@
 `rules` says what a request may contain, `actions` changes bookings, `queries` reads them; the
 names below are the package's interface, so callers need not know which module holds what."""
 
-from .actions import create_booking, perform_action
+from .actions import create_booking, open_action, perform_action
 from .paging import Cursor, Window
 from .queries import (
     ARCHIVE_STATUSES,
@@ -39,6 +39,7 @@ __all__ = [
     "get_booking",
     "lane",
     "lane_counts",
+    "open_action",
     "perform_action",
     "provider_queue",
 ]

@@ -23,7 +23,7 @@ from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
 from ..transactions import write_transaction
-from .queries import was_ever_assigned
+from .queries import get_booking, was_ever_assigned
 from .rules import DEFAULT_SERVICE, check_id, check_version, clean_text, time_window
 
 
@@ -100,7 +100,9 @@ def perform_action(
 
     with write_transaction(keep_loaded=True) as session:
         booking = _locked(session, Booking, booking_id, "booking")
-        _guard(booking, actor, action, expected_version, reason)
+        _guard(booking, actor, action, expected_version)
+        if rule.reason_required and not reason:
+            raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
         new_provider = (
             _locked(session, Provider, provider_id, "provider") if rule.takes_provider else None
         )
@@ -144,7 +146,18 @@ def _load_events(session: Session, booking: Booking) -> None:
     set_committed_value(booking, "events", list(events))
 
 
-def _guard(booking: Booking, actor: Actor, action: Action, expected_version, reason) -> None:
+def open_action(actor: Actor, booking_id: int, action: Action) -> Booking:
+    """The booking whose form for `action` a person opens (to choose a provider, give a reason
+    or confirm): refused now, by the same checks as the action itself, rather than after the
+    form is filled in. Nothing is written."""
+    if action is Action.CREATE:
+        raise InvalidInput("use create_booking to create a booking")
+    booking = get_booking(actor, booking_id)
+    _guard(booking, actor, action, expected_version=None)
+    return booking
+
+
+def _guard(booking: Booking, actor: Actor, action: Action, expected_version) -> None:
     rule = LIFECYCLE[action]
     facts = booking.facts
     if actor.role not in rule.roles:
@@ -169,8 +182,6 @@ def _guard(booking: Booking, actor: Actor, action: Action, expected_version, rea
             f"is allowed only from {allowed}{hint}",
             booking=booking,
         )
-    if rule.reason_required and not reason:
-        raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
 
 
 def _guard_provider(session: Session, booking: Booking, provider: Provider, check: bool) -> None:
