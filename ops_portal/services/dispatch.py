@@ -22,20 +22,16 @@ PICKER_SIZE = 30
 
 def rejected_by(booking_id: int) -> list[int]:
     """Providers who rejected the booking, oldest first, from its events (never stored twice)."""
-    return list(
-        db.session.scalars(
-            sa.select(BookingEvent.provider_id)
-            .where(BookingEvent.booking_id == booking_id, BookingEvent.action == Action.REJECT)
-            .order_by(BookingEvent.id)
-        )
-    )
+    return list(db.session.scalars(_rejecters(booking_id).order_by(BookingEvent.id)))
 
 
-def _rejected_it(booking_id: int):
-    return sa.exists().where(
+def _rejecters(booking_id: int) -> sa.Select:
+    """The providers who rejected the booking: a select for a subquery or a list (a reject
+    event always names its provider)."""
+    return sa.select(BookingEvent.provider_id).where(
         BookingEvent.booking_id == booking_id,
         BookingEvent.action == Action.REJECT,
-        BookingEvent.provider_id == Provider.id,
+        BookingEvent.provider_id.is_not(None),
     )
 
 
@@ -44,7 +40,9 @@ def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
     rejected it; by name."""
     active = providers.active_bookings_by_provider()
     query = providers.availability_query(active).where(
-        Provider.active.is_(True), active.c.busy_with.is_(None), ~_rejected_it(booking_id)
+        Provider.active.is_(True),
+        active.c.busy_with.is_(None),
+        Provider.id.not_in(_rejecters(booking_id)),
     )
     return [providers.from_row(row) for row in db.session.execute(query)]
 
@@ -58,7 +56,12 @@ class Choice:
 
     @property
     def eligible(self) -> bool:
-        return self.provider.availability is Availability.AVAILABLE and not self.rejected_it
+        return _eligible(self.provider.availability, self.rejected_it)
+
+
+def _eligible(availability: str, rejected_it: bool) -> bool:
+    """Who a picker offers first: free now, and not one who rejected the booking."""
+    return availability == Availability.AVAILABLE and not rejected_it
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,7 @@ def provider_picker(actor: Actor, booking_id: int, action: Action, search: str =
     require_read(actor, Read.PROVIDER_LIST)
     search = clean_text(search, "q", max_len=80).strip()
     active = providers.active_bookings_by_provider()
-    rejecters = sa.select(BookingEvent.provider_id).where(
-        BookingEvent.booking_id == booking_id, BookingEvent.action == Action.REJECT
-    )
-    rejected_it = Provider.id.in_(rejecters).label("rejected_it")
+    rejected_it = Provider.id.in_(_rejecters(booking_id)).label("rejected_it")
     query = providers.availability_query(active).add_columns(rejected_it)
     query = query.where(Provider.active.is_(True))
     if LIFECYCLE[action].checks_availability:
@@ -108,10 +108,10 @@ def provider_picker(actor: Actor, booking_id: int, action: Action, search: str =
     if search:
         needle = fold(search)
         rows = [row for row in rows if needle in fold(row.name)]
-    eligible = [row for row in rows if row.busy_with is None and not row.rejected_it]
+    eligible = [row for row in rows if _eligible(row.availability, row.rejected_it)]
     shown = eligible[:PICKER_SIZE]
     if len(shown) < PICKER_SIZE:
-        others = (row for row in rows if row.busy_with is not None or row.rejected_it)
+        others = (row for row in rows if not _eligible(row.availability, row.rejected_it))
         shown += list(itertools.islice(others, PICKER_SIZE - len(shown)))
     choices = [Choice(providers.from_row(row), bool(row.rejected_it)) for row in shown]
     return Picker(action, choices, len(rows), search)

@@ -37,12 +37,27 @@ def active_bookings_by_provider():
     )
 
 
+def availability_of(active):
+    """A provider's availability, as SQL: INACTIVE, else BUSY while they hold active work, else
+    AVAILABLE. `active` is active_bookings_by_provider(), joined to the provider."""
+    return sa.case(
+        (Provider.active.is_(False), Availability.INACTIVE.value),
+        (active.c.busy_with.is_not(None), Availability.BUSY.value),
+        else_=Availability.AVAILABLE.value,
+    )
+
+
 def availability_query(active):
     """Every provider with the columns ProviderAvailability needs, in one statement; `active`
     is active_bookings_by_provider(), for callers that filter on it."""
     return (
         sa.select(
-            Provider.id, User.name, Provider.active, active.c.busy_with, active.c.active_count
+            Provider.id,
+            User.name,
+            Provider.active,
+            availability_of(active).label("availability"),
+            active.c.busy_with,
+            active.c.active_count,
         )
         .join(User, User.id == Provider.id)
         .outerjoin(active, active.c.provider_id == Provider.id)
@@ -51,17 +66,11 @@ def availability_query(active):
 
 
 def from_row(row) -> ProviderAvailability:
-    if not row.active:
-        availability = Availability.INACTIVE
-    elif row.busy_with is not None:
-        availability = Availability.BUSY
-    else:
-        availability = Availability.AVAILABLE
     return ProviderAvailability(
         id=row.id,
         name=row.name,
         active=row.active,
-        availability=availability,
+        availability=Availability(row.availability),
         busy_with=row.busy_with,
         active_count=row.active_count or 0,
     )
@@ -95,13 +104,9 @@ def provider_panel(actor: Actor) -> Panel:
     """The provider panel in two queries, however many providers there are."""
     require_read(actor, Read.PROVIDER_LIST)
     active = active_bookings_by_provider()
-    availability = sa.case(
-        (Provider.active.is_(False), Availability.INACTIVE.value),
-        (active.c.busy_with.is_not(None), Availability.BUSY.value),
-        else_=Availability.AVAILABLE.value,
-    )
+    availability = availability_of(active)
     counted = (
-        sa.select(availability.label("availability"), sa.func.count())
+        sa.select(availability, sa.func.count())
         .select_from(Provider)
         .outerjoin(active, active.c.provider_id == Provider.id)
         .group_by(availability)
