@@ -1,9 +1,10 @@
 """The whole benchmark: `python -m benchmarks` (make bench; make bench DB=postgresql).
 
-For each size: the dataset (built or reused), a fresh gunicorn serving it, every read of
-benchmarks/reads.py. Then, on a scratch copy of the largest dataset: the lifecycle throughput,
-the statements of one cycle, and the database's ceiling for them. Prints the sizes side by side
-with the targets' PASS/FAIL, and writes every figure to benchmarks/results/<db>.json.
+For each size: the dataset (built or reused) and a fresh gunicorn serving it; every read of
+benchmarks/reads.py against all of them, taking turns (reads.compare_reads). Then, on a scratch
+copy of the largest dataset: the lifecycle throughput, the statements of one cycle, and the
+database's ceiling for them. Prints the sizes side by side with the targets' PASS/FAIL, and
+writes every figure to benchmarks/results/<db>.json.
 """
 
 from __future__ import annotations
@@ -78,15 +79,23 @@ def main(argv=None) -> None:
             "counts": info["counts"],
             "build_seconds": info["seconds"],
         }
-        print(f"\nReads, {size:,} bookings ({args.workers} workers x {args.threads} threads):")
-        with Server(url, workers=args.workers, threads=args.threads) as server:
-            report["reads"][size] = reads.run_reads(
-                server.base_url,
-                info,
-                requests_per_client=args.requests,
-                clients=args.clients,
-                warmup=args.warmup,
-            )
+    sizes = " and ".join(f"{size:,}" for size in args.sizes)
+    print(
+        f"\nReads, {sizes} bookings side by side "
+        f"({args.workers} workers x {args.threads} threads each):"
+    )
+    with contextlib.ExitStack() as stack:
+        servers = {
+            size: stack.enter_context(Server(url, workers=args.workers, threads=args.threads))
+            for size, (url, _) in infos.items()
+        }
+        report["reads"] = reads.compare_reads(
+            {size: (servers[size].base_url, infos[size][1]) for size in args.sizes},
+            requests_per_client=args.requests,
+            clients=args.clients,
+            warmup=args.warmup,
+        )
+        for size, server in servers.items():
             report["rss_mb"][f"reads {size}"] = server.max_rss_mb
     if not args.skip_throughput:
         report["throughput"] = lifecycle(args, *infos[args.sizes[-1]])

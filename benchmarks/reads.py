@@ -156,11 +156,20 @@ def percentile(values: list[float], q: float) -> float:
 def measure(
     readers: Readers, read: Read, *, requests_per_client: int, clients: int, warmup: int
 ) -> dict:
+    """`read`'s figures: warm-up requests, then `requests_per_client` timed ones from each of
+    `clients` threads."""
+    result = sample(readers, read, requests=requests_per_client, clients=clients, warmup=warmup)
+    return summarize(result)
+
+
+def sample(readers: Readers, read: Read, *, requests: int, clients: int, warmup: int) -> dict:
+    """The timed requests' samples (status, ms, bytes, statements) under "samples", beside
+    the path read; "status" "failed" when the first request fails."""
     facts = readers.facts()
     first_session = readers.session(read.who)
     find = read.path if callable(read.path) else lambda _, facts: read.path.format(**facts)
     path = find(first_session, facts)
-    result = {"who": read.who, "path": path}
+    result = {"who": read.who, "path": path, "samples": []}
     url = readers.base_url + path
 
     def get(session):
@@ -178,11 +187,11 @@ def measure(
     for _ in range(warmup - 1):
         get(first_session)
 
-    samples: list[tuple[int, float, int, int | None]] = []
+    samples = result["samples"]
     lock = threading.Lock()
 
     def client(session):
-        for _ in range(requests_per_client):
+        for _ in range(requests):
             answer, ms, statements = get(session)
             with lock:
                 samples.append((answer.status_code, ms, len(answer.content), statements))
@@ -192,7 +201,15 @@ def measure(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=requests_per_client * REQUEST_TIMEOUT)
+        thread.join(timeout=requests * REQUEST_TIMEOUT)
+    return {**result, "status": "ok"}
+
+
+def summarize(result: dict) -> dict:
+    """A read's figures from its samples."""
+    samples = result.pop("samples")
+    if result["status"] == "failed":
+        return result
     failures = [status for status, *_ in samples if not 200 <= status < 300]
     latencies = [ms for _, ms, _, _ in samples]
     statements = [n for *_, n in samples if n is not None]
@@ -227,6 +244,47 @@ def run_reads(
             readers, read, requests_per_client=requests_per_client, clients=clients, warmup=warmup
         )
         log(describe(read.name, result))
+    return results
+
+
+def compare_reads(
+    servers: dict[int, tuple[str, dict]],
+    *,
+    requests_per_client: int = 30,
+    clients: int = 1,
+    warmup: int = 3,
+    rounds: int = 5,
+    reads: list[Read] = READS,
+    log=print,
+) -> dict[int, dict[str, dict]]:
+    """Every read of `reads` against servers of several sizes (size -> base URL and dataset
+    info) at once, taking turns: each read's timed requests come in `rounds` rounds, each
+    round reading every size, so that a machine whose speed drifts during the run (a shared
+    one's does) weighs on every size alike and their ratio stays true. size -> name ->
+    figures."""
+    readers = {size: Readers(base_url, info) for size, (base_url, info) in servers.items()}
+    results: dict[int, dict[str, dict]] = {size: {} for size in servers}
+    per_round = max(1, requests_per_client // rounds)
+    for read in reads:
+        taken = {size: None for size in servers}
+        for turn in range(rounds):
+            for size, reader in readers.items():
+                if taken[size] is not None and taken[size]["status"] == "failed":
+                    continue
+                got = sample(
+                    reader,
+                    read,
+                    requests=per_round,
+                    clients=clients,
+                    warmup=warmup if turn == 0 else 0,
+                )
+                if taken[size] is None or got["status"] == "failed":
+                    taken[size] = got
+                else:
+                    taken[size]["samples"].extend(got["samples"])
+        for size in servers:
+            results[size][read.name] = result = summarize(taken[size])
+            log(f"{size:>8,} " + describe(read.name, result).lstrip())
     return results
 
 

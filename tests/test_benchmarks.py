@@ -183,9 +183,23 @@ def test_the_reads_run_against_a_real_server(tiny):
             server.base_url, info, requests_per_client=2, warmup=1, log=lambda line: None
         )
         assert server.max_rss_mb is None or server.max_rss_mb > 0
+        # Sizes side by side, taking turns: here the same server twice, two rounds of one.
+        compared = reads.compare_reads(
+            {1: (server.base_url, info), 2: (server.base_url, info)},
+            requests_per_client=2,
+            rounds=2,
+            warmup=1,
+            reads=reads.READS[:3],
+            log=lambda line: None,
+        )
     results = json.loads(json.dumps(results))
     assert set(results) == {read.name for read in reads.READS}
     for name, result in results.items():
         assert result["status"] == "ok", (name, result)
         assert result["requests"] == 2 and result["p50_ms"] > 0 and result["bytes"] > 0
         assert isinstance(result["statements"], int) and result["statements"] > 0, result
+    assert set(compared) == {1, 2}
+    for by_name in compared.values():
+        assert list(by_name) == [read.name for read in reads.READS[:3]]
+        for name, result in by_name.items():
+            assert result["status"] == "ok" and result["requests"] == 2, (name, result)

@@ -106,23 +106,25 @@ def booking_matches(text: str) -> ColumnElement[bool]:
     return _matches(text.strip(), walk=False)
 
 
-def matching_ids(text: str, *filters, in_order: bool = False) -> sa.Select:
+def matching_ids(text: str, *filters, in_order_of: int | None = None) -> sa.Select:
     """select(Booking.id) of the bookings that match `text` and every filter, written for the
-    way the database had best find them. `in_order`: the select is to be ordered and limited
-    (a page of a list); otherwise it is counted.
+    way the database had best find them. `in_order_of`: the select is to be ordered and
+    limited (a page of a list), and this is how many bookings the select finds (as counted
+    without it; at least this many, when the count stopped at a cap); otherwise it is
+    counted.
 
     PostgreSQL's planner estimates from its statistics how many bookings a word finds, and
     walks the index of the ORDER BY or collects the matches and sorts them as suits. SQLite
     cannot tell how many rows an FTS5 query finds. It takes the matches from FTS5 and looks
     each booking up by id, checking the filters on it (written so that no index serves them:
     without statistics SQLite would rather scan a status's index, 20 ms for a rare name),
-    unless `in_order` and WALK_FROM or more match: it then walks the index of the ORDER BY (the
+    unless `in_order_of` is WALK_FROM or more: it then walks the index of the ORDER BY (the
     filters may choose it) and checks each booking it passes against the matches, read once."""
     text = text.strip()
     terms = search_terms(text)
     if not terms or db.session.get_bind().dialect.name == "postgresql":
         return sa.select(Booking.id).where(*filters, booking_matches(text))
-    if in_order and _at_least(_sqlite_search(terms), WALK_FROM):
+    if in_order_of is not None and in_order_of >= WALK_FROM:
         return sa.select(Booking.id).where(*filters, _matches(text, walk=True))
     filters = [_unindexed(f) for f in filters]
     if _booking_number(text) is not None:  # the match or that booking: a where-clause
@@ -186,12 +188,6 @@ def _sqlite_conditions(terms: list[Term]) -> list[ColumnElement[bool]]:
 def _unindexed(expression: ColumnElement) -> ColumnElement:
     """The same value, which SQLite uses no index for: unary + makes it an expression."""
     return UnaryExpression(expression, operator=custom_op("+"), type_=expression.type)
-
-
-def _at_least(searched: sa.Select, count: int) -> bool:
-    """The FTS5 query finds `count` bookings or more (it reads no more than that)."""
-    limited = searched.limit(count).subquery()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(limited)) >= count
 
 
 # --------------------------------------------------------------------------------- PostgreSQL

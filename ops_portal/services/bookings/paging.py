@@ -18,6 +18,8 @@ from ...models import Booking
 
 COUNT_CAP = 10_000
 # A search counts its matches no further: each one it counts is looked up in the text index.
+# The count also tells a search how to read a page (services.search.WALK_FROM, which is no
+# greater).
 SEARCH_COUNT_CAP = 1_000
 MAX_PER_PAGE = 100
 
@@ -83,17 +85,15 @@ class Window:
 
 
 def read_window(
-    query, order: Order, cursor: Cursor, per_page: int, *, page_query=None, count_cap=None
+    query, order: Order, cursor: Cursor, per_page: int, *, counted: tuple[int, bool] | None = None
 ) -> Window:
     """One page of `query` (a select of Booking.id with the list's filters) in `order`.
 
-    page_query: the same rows, selected in a way that suits reading them in order a page at a
-    time (a search: services.search.matching_ids with in_order); `query` is then only
-    counted, up to `count_cap` (COUNT_CAP by default)."""
+    counted: what capped_count found of these rows, when the caller counted them first (a
+    search chooses how to read the page by how many it finds)."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     forward = cursor.before is None and not cursor.end
-    page_query = query if page_query is None else page_query
-    page_query = page_query.order_by(*(order.forward() if forward else order.backward()))
+    page_query = query.order_by(*(order.forward() if forward else order.backward()))
     mark = cursor.after if cursor.after is not None else cursor.before
     if mark is not None:
         position = db.session.execute(
@@ -107,7 +107,7 @@ def read_window(
     ids = ids[:per_page]
     if not forward:
         ids.reverse()
-    total, capped = capped_count(query, COUNT_CAP if count_cap is None else count_cap)
+    total, capped = capped_count(query, COUNT_CAP) if counted is None else counted
     return Window(
         items=load_in_order(ids),
         has_previous=more if not forward else mark is not None,

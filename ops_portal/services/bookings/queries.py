@@ -21,6 +21,7 @@ from .paging import (
     Cursor,
     Order,
     Window,
+    capped_count,
     load_in_order,
     read_window,
 )
@@ -261,12 +262,7 @@ def archive(
     in_archive = Booking.status.in_(statuses)
     if not search:
         return read_window(sa.select(Booking.id).where(in_archive), ARCHIVE_ORDER, cursor, per_page)
-    # Counting and reading a page in order may each find the matches their own way (search).
-    return read_window(
-        matching_ids(search, in_archive),
-        ARCHIVE_ORDER,
-        cursor,
-        per_page,
-        page_query=matching_ids(search, in_archive, in_order=True),
-        count_cap=paging.SEARCH_COUNT_CAP,
-    )
+    # Counted first: how many match decides how the database had best read a page of them.
+    counted = capped_count(matching_ids(search, in_archive), paging.SEARCH_COUNT_CAP)
+    page_query = matching_ids(search, in_archive, in_order_of=counted[0])
+    return read_window(page_query, ARCHIVE_ORDER, cursor, per_page, counted=counted)
