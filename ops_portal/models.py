@@ -73,6 +73,8 @@ class User(UserMixin, db.Model):
     is_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
     # Bumped by logout and password change; sessions carrying an older one are dead.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The IANA zone the person reads and writes times in; null: the app's DISPLAY_TIMEZONE.
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -128,6 +130,8 @@ class Booking(db.Model):
         # the failed bookings still on the board.
         sa.Index("ix_bookings_updated_at_id", "updated_at", "id"),
         sa.Index("ix_bookings_status_updated_at_id", "status", "updated_at", "id"),
+        # The board's lanes: the soonest window first.
+        sa.Index("ix_bookings_status_window_start_id", "status", "window_start", "id"),
         # Backstop of the availability rule, in the database: one non-forced active booking per
         # provider.
         sa.Index(
@@ -153,6 +157,8 @@ class Booking(db.Model):
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # Optional; shown to the booking's provider as a tap-to-call link.
+    customer_phone: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
