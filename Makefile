@@ -18,7 +18,7 @@ TEST_WORKERS ?= auto
 
 run: install
 	$(FLASK) db upgrade
-	$(FLASK) demo
+	$(FLASK) demo --url http://$(HOST):$(PORT)/
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from . import reference
 from .domain.errors import DomainError
+from .domain.lifecycle import Role
 from .services import accounts, demo, idempotency
 
 users = AppGroup("users", help="Create users, import them in bulk, issue API tokens.")
@@ -100,9 +102,11 @@ def revoke_tokens(email):
 
 @click.command("demo")
 @click.option("--reset", is_flag=True, help="rebuild the database first (all data is lost)")
+@click.option("--url", default="http://127.0.0.1:5000/", help="where the app is served (printed)")
+@click.option("--json", "as_json", is_flag=True, help="the logins as JSON, one object a line")
 @with_appcontext
-def demo_command(reset):
-    """Load demo accounts and bookings in every status; print the logins."""
+def demo_command(reset, url, as_json):
+    """Load demo accounts and bookings in every status; print the logins and API tokens."""
     if current_app.config["PRODUCTION"]:
         raise click.ClickException(
             "demo data is refused with OPS_PORTAL_ENV=production: it would mix made-up accounts "
@@ -110,22 +114,63 @@ def demo_command(reset):
         )
     if reset:
         demo.reset()
-    if demo.has_data():
-        click.echo("The database already has data; use --reset to rebuild the demo.", err=True)
-        _print_logins(None)
-        return
-    loaded = demo.load()
-    _print_logins(loaded)
+    if not demo.has_data():
+        demo.load()
+    elif demo.loaded_on() is None:
+        raise click.ClickException(
+            "the database has data that is not the demo's; --reset rebuilds the demo (all data "
+            "is lost)"
+        )
+    if as_json:
+        for email, name, role in demo.DEMO_ACCOUNTS:
+            line = {
+                "email": email,
+                "name": name,
+                "role": role.value,
+                "token": demo.demo_token(email),
+            }
+            if role is not Role.SYSTEM:
+                line["password"] = demo.DEMO_PASSWORD
+            _emit(line)
+    else:
+        _print_demo_logins(url.rstrip("/") + "/login")
+    loaded_on = demo.loaded_on()
+    if loaded_on < date.today():
+        click.echo(
+            f"This demo was loaded on {loaded_on:%a %d %b %Y}: its bookings' windows run from "
+            "that day, so some have passed. `make demo-reset` (demo --reset) loads it afresh "
+            "for today.",
+            err=True,
+        )
 
 
-def _print_logins(loaded: dict | None) -> None:
-    for email, name, role in demo.DEMO_ACCOUNTS:
-        line = {"email": email, "name": name, "role": role.value}
-        if role.value != "SYSTEM":
-            line["password"] = demo.DEMO_PASSWORD
-        if loaded and loaded["tokens"].get(email):
-            line["token"] = loaded["tokens"][email]
-        _emit(line)
+DEMO_ROLE_WORDS = {
+    Role.ADMIN: "dispatcher",
+    Role.CUSTOMER: "customer",
+    Role.PROVIDER: "provider",
+    Role.SYSTEM: "automation",
+}
+
+
+def _print_demo_logins(login_url: str) -> None:
+    """The demo's accounts as a table a person reads at a glance."""
+    rows = [("role", "email", "name", "API token")] + [
+        (DEMO_ROLE_WORDS[role], email, name, demo.demo_token(email))
+        for email, name, role in demo.DEMO_ACCOUNTS
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    click.echo(f"Open {login_url} and log in with any account below.")
+    click.echo(
+        f"Password (every account but automation, which uses its token): {demo.DEMO_PASSWORD}"
+    )
+    click.echo()
+    for row in rows:
+        click.echo(
+            "  "
+            + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    click.echo()
+    click.echo('API: send a token as "Authorization: Bearer <token>"; /api/docs lists the calls.')
     sys.stdout.flush()
 
 

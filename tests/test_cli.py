@@ -4,6 +4,7 @@ the test database (SQLite and PostgreSQL): users create / import / token, and de
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from ops_portal.domain.lifecycle import Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
-from ops_portal.services import accounts
+from ops_portal.services import accounts, demo
 from tests.support.builders import assert_event_chain, booking_in
 
 
@@ -383,7 +384,7 @@ def assert_demo_data(logins: list[dict]) -> None:
 
 
 def test_demo_loads_every_role_and_every_status_with_unbroken_histories(cli, client):
-    result = cli("demo")
+    result = cli("demo", "--json")
     logins = json_lines(result)
     assert_demo_data(logins)
     assert count(Booking) >= 20
@@ -408,31 +409,62 @@ def test_demo_loads_every_role_and_every_status_with_unbroken_histories(cli, cli
     assert client.get(f"/api/bookings/{mine}", headers=bearer(customer["token"])).status_code == 200
 
 
-def test_demo_run_twice_without_reset_does_not_duplicate_anything(cli):
-    cli("demo")
+def test_demo_run_twice_without_reset_does_not_duplicate_anything(cli, client):
+    first = json_lines(cli("demo", "--json"))
     users, booking_count, events = count(User), count(Booking), count(BookingEvent)
-    again = cli("demo")
-    assert "--reset" in again.output
+    again = json_lines(cli("demo", "--json"))
     assert (count(User), count(Booking), count(BookingEvent)) == (users, booking_count, events)
-    assert {line["role"] for line in json_lines(again)} == set(Role)
+    # The same logins and tokens, printed every time, and the tokens work.
+    assert again == first
+    assert {line["role"] for line in again} == set(Role)
+    admin = next(line for line in again if line["role"] == "ADMIN")
+    assert client.get("/api/admin/providers", headers=bearer(admin["token"])).status_code == 200
+
+
+def test_demo_prints_where_to_go_and_who_is_who_as_a_table(cli):
+    printed = cli("demo", "--url", "http://127.0.0.1:5077/").stdout
+    assert "Open http://127.0.0.1:5077/login" in printed
+    assert demo.DEMO_PASSWORD in printed
+    rows = {
+        line.split()[1]: line.split() for line in printed.splitlines() if "@example.com" in line
+    }
+    assert rows["admin@example.com"][0] == "dispatcher"
+    assert rows["pat@example.com"][0] == "provider"
+    assert rows["alice@example.com"][0] == "customer"
+    assert rows["automation@example.com"][0] == "automation"
+    for email, row in rows.items():
+        assert row[-1] == demo.demo_token(email)
+    assert "{" not in printed  # a table, not JSON lines
+
+
+def test_an_old_demo_says_how_to_load_it_afresh(cli):
+    cli("demo")
+    assert "demo-reset" not in cli("demo").output
+    with db.engine.begin() as conn:  # as if loaded three days ago
+        conn.execute(sa.update(User).values(created_at=datetime.now(UTC) - timedelta(days=3)))
+    db.session.remove()  # as a new command would: without the earlier run's snapshot
+    stale = cli("demo")
+    assert "its bookings' windows run from that day" in stale.stderr
+    assert "make demo-reset" in stale.stderr
+    assert "Open http" in stale.stdout
 
 
 def test_demo_refuses_to_mix_into_a_database_that_already_has_users(cli, cast):
-    cli("demo")
+    refused = cli("demo", ok=False)
+    assert "--reset" in refused.output
     assert count(User) == 6
     assert count(Booking) == 0
 
 
 def test_demo_reset_rebuilds_the_demo_from_scratch(cli, client):
-    first = json_lines(cli("demo"))
+    first = json_lines(cli("demo", "--json"))
     users, booking_count, events = count(User), count(Booking), count(BookingEvent)
     cli("users", "create", "extra@example.com", "--name", "Extra", "--role", "CUSTOMER")
-    old_admin_token = next(line["token"] for line in first if line["role"] == "ADMIN")
 
-    second = json_lines(cli("demo", "--reset"))
+    second = json_lines(cli("demo", "--reset", "--json"))
     assert accounts.user_by_email("extra@example.com") is None
     assert (count(User), count(Booking), count(BookingEvent)) == (users, booking_count, events)
     assert_demo_data(second)
-    new_admin_token = next(line["token"] for line in second if line["role"] == "ADMIN")
-    assert client.get("/api/admin/providers", headers=bearer(old_admin_token)).status_code == 401
-    assert client.get("/api/admin/providers", headers=bearer(new_admin_token)).status_code == 200
+    assert second == first  # the demo's tokens are the demo's, like its password
+    admin_token = next(line["token"] for line in second if line["role"] == "ADMIN")
+    assert client.get("/api/admin/providers", headers=bearer(admin_token)).status_code == 200

@@ -4,14 +4,15 @@ each made through the service layer so its history is real."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
 from ..domain.lifecycle import Action, Actor, Role, Source
 from ..extensions import db
-from ..models import Booking, User
+from ..models import ApiToken, Booking, User
 from . import accounts, bookings, dispatch
+from .transactions import write_transaction
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_ACCOUNTS = [
@@ -60,8 +61,21 @@ REASONS = {
 }
 
 
+def demo_token(email: str) -> str:
+    """The demo account's API token, the same on every run (as its password is), so that it can
+    be printed every time: only a token's hash is stored."""
+    return f"{accounts.TOKEN_PREFIX}demo_{email.partition('@')[0]}"
+
+
 def has_data() -> bool:
     return db.session.scalar(sa.select(sa.func.count()).select_from(User)) > 0
+
+
+def loaded_on() -> date | None:
+    """The day the demo was loaded (its bookings' windows are that day and the week after),
+    or None if the database has no demo."""
+    first = db.session.scalar(sa.select(User.created_at).where(User.email == DEMO_ACCOUNTS[0][0]))
+    return None if first is None else first.astimezone(UTC).date()
 
 
 def reset() -> None:
@@ -74,8 +88,9 @@ def reset() -> None:
     upgrade()
 
 
-def load(seed: int = 2026) -> dict:
-    """Create the demo accounts and ~30 bookings; returns logins and the system token."""
+def load(seed: int = 2026) -> None:
+    """Create the demo accounts (each with its demo_token) and ~30 bookings, their windows
+    from today to a week ahead."""
     rng = random.Random(seed)
     created = accounts.create_users(
         [
@@ -84,13 +99,19 @@ def load(seed: int = 2026) -> dict:
             )
             for email, name, role in DEMO_ACCOUNTS
         ],
-        with_tokens=True,
+        with_tokens=False,
     )
+    with write_transaction() as session:
+        session.execute(
+            sa.insert(ApiToken),
+            [
+                {"user_id": user.id, "token_hash": accounts.hash_token(demo_token(user.email))}
+                for user, _ in created
+            ],
+        )
     by_role: dict[Role, list[User]] = {}
-    tokens = {}
-    for user, token in created:
+    for user, _ in created:
         by_role.setdefault(user.role, []).append(user)
-        tokens[user.email] = token
     admin = Actor(Role.ADMIN, by_role[Role.ADMIN][0].id, Source.WEB)
     system = Actor(Role.SYSTEM, by_role[Role.SYSTEM][0].id, Source.SYSTEM)
     customers = [Actor(Role.CUSTOMER, u.id, Source.WEB) for u in by_role[Role.CUSTOMER]]
@@ -113,7 +134,6 @@ def load(seed: int = 2026) -> dict:
             notes="Side gate is open." if index % 3 == 0 else "",
         )
         _walk(booking.id, path, customer, admin, system, provider_ids)
-    return {"tokens": tokens, "password": DEMO_PASSWORD}
 
 
 def _walk(booking_id, path, customer, admin, system, provider_ids) -> None:
