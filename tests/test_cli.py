@@ -468,3 +468,22 @@ def test_demo_reset_rebuilds_the_demo_from_scratch(cli, client):
     assert second == first  # the demo's tokens are the demo's, like its password
     admin_token = next(line["token"] for line in second if line["role"] == "ADMIN")
     assert client.get("/api/admin/providers", headers=bearer(admin_token)).status_code == 200
+
+
+def test_the_readme_names_the_demo_people_by_what_they_do():
+    """The README's table of who to log in as agrees with the demo's accounts."""
+    from pathlib import Path
+
+    from ops_portal.cli import DEMO_ROLE_WORDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    roles = {email: DEMO_ROLE_WORDS[role] for email, _, role in demo.DEMO_ACCOUNTS}
+    rows = [line.split("|")[1:3] for line in readme.splitlines() if line.startswith("| ")]
+    named = {cells[1].split("`")[1]: cells[0].strip() for cells in rows if "`" in cells[1]}
+    assert named == {
+        "admin@example.com": "dispatcher",
+        "pat@example.com": "provider",
+        "alice@example.com": "customer",
+    }
+    assert all(roles[email] == word for email, word in named.items())
+    assert f"password is `{demo.DEMO_PASSWORD}`" in readme
