@@ -11,11 +11,13 @@ class TimeZoneForm(FlaskForm):
     # The common zones first, then every other, as a person scans a long list.
     time_zone = SelectField(
         "Show and enter times in",
-        choices={
-            "Common": [SelectChoice(z, z.replace("_", " ")) for z in COMMON_ZONES],
-            "Every zone": [
-                SelectChoice(z, z.replace("_", " ")) for z in all_zones()[len(COMMON_ZONES) :]
-            ],
-        },
+        choices=[
+            SelectChoice(zone, zone.replace("_", " "), optgroup=group)
+            for group, zones in (
+                ("Common", COMMON_ZONES),
+                ("Every zone", all_zones()[len(COMMON_ZONES) :]),
+            )
+            for zone in zones
+        ],
         validate_choice=False,  # the service says which zones exist, in words
     )
