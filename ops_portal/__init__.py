@@ -84,6 +84,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .account.views import account
     from .admin.views import admin
     from .api.docs import register_api
     from .api.views import api, health
@@ -94,7 +95,7 @@ def register_blueprints(app: Flask) -> None:
 
     csrf.exempt(api)  # bearer tokens, no cookies: nothing for a cross-site form to ride on
     register_api(app)
-    for blueprint in (health, auth, customer, provider, admin):
+    for blueprint in (health, auth, account, customer, provider, admin):
         app.register_blueprint(blueprint)
     login_manager.unauthorized_handler(unauthorized)
     register_web(app)

@@ -20,8 +20,10 @@ gate_blueprint(admin, Role.ADMIN)
 
 
 def board_filter(args) -> bookings.BoardFilter:
-    """The board's filter from a query string (?q=…&service=…)."""
-    return bookings.BoardFilter(search=args.get("q", ""), service=args.get("service", ""))
+    """The board's filter from a query string (?q=…&service=…&late=1)."""
+    return bookings.BoardFilter(
+        search=args.get("q", ""), service=args.get("service", ""), late_only=args.get("late") == "1"
+    )
 
 
 def board_regions_oob() -> str:
@@ -56,7 +58,7 @@ def _render_board(template: str):
 
 @admin.get("/")
 def board():
-    """The dispatch board: what needs doing, oldest first, and who is free."""
+    """The dispatch board: what needs doing, the soonest window first, and who is free."""
     return _render_board("admin/board.html")
 
 
@@ -68,7 +70,7 @@ def board_regions():
 
 @admin.get("/lanes/<lane_name>")
 def lane(lane_name: str):
-    """Every booking of one lane of the board, oldest first."""
+    """Every booking of one lane of the board, the soonest window first."""
     try:
         status = Status(lane_name.upper())
     except ValueError:

@@ -11,6 +11,8 @@ from .schemas import booking_only
 def json_refusal(error: DomainError):
     status = status_for(error)
     extra = {"booking": booking_only.dump(error.booking)} if error.booking is not None else {}
+    if getattr(error, "field", None):
+        extra["field"] = error.field
     response = json_error(status, error.code, error.detail, **extra)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="ops-portal"'

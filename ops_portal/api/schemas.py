@@ -171,6 +171,7 @@ class ErrorSchema(ma.Schema):
         ),
     )
     detail = fields.String(required=True, **described("What went wrong, in words."))
+    field = fields.String(**described("The field of the request the refusal is about, if one."))
     booking = fields.Nested(
         BookingSchema, **described("The booking as it is now, when the refusal concerns one.")
     )

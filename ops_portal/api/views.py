@@ -48,7 +48,8 @@ REFUSALS = {
     409: "The booking moved on since the version you sent, or the same Idempotency-Key is "
     "still being processed.",
     413: "The body is larger than the server accepts.",
-    422: "This Idempotency-Key was used for a different request.",
+    422: "This Idempotency-Key was used for a different request, or (creating a booking) the "
+    "window has already begun.",
     503: "The database is unavailable right now; nothing was changed. Retry after the delay.",
 }
 READ_REFUSALS = (401, 403, 404, 503)

@@ -40,12 +40,16 @@ def new_booking():
                 notes=form.notes.data or "",
             )
         except InvalidInput as error:
-            # The service's text rules (no control characters, …): beside the field, with
-            # the form kept for correcting, as WTForms' own messages are.
-            if error.field not in form:
+            # The service's rules (no control characters, a window still ahead, …): beside
+            # the field, with the form kept for correcting, as WTForms' own messages are.
+            if error.field == "window_start":
+                field = form.window_field()
+            elif error.field in form:
+                field = form[error.field]
+            else:
                 raise
             message = error.detail[:1].upper() + error.detail[1:]  # "Notes must not …"
-            form[error.field].errors = [*form[error.field].errors, message]
+            field.errors = [*field.errors, message]
         else:
             flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
             return redirect(url_for("customer.index"), 303)

@@ -29,6 +29,12 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class WindowPassed(InvalidInput):
+    """A booking asked for an arrival window that has already begun."""
+
+    code = "window_passed"
+
+
 class TransitionNotAllowed(DomainError):
     """The lifecycle table has no such move from the booking's current status."""
 

@@ -18,13 +18,16 @@ from ..domain.errors import (
     NotPermitted,
     StaleBooking,
     TransitionNotAllowed,
+    WindowPassed,
 )
 from ..extensions import db
 from .htmx import alert_response, is_htmx
 
-# Most specific first: ProviderBusy is a NotPermitted, so it needs no row of its own.
+# Most specific first: ProviderBusy is a NotPermitted, so it needs no row of its own; a window
+# that has passed is well-formed input the rules refuse (422), unlike malformed input (400).
 STATUS_FOR_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (NotAuthenticated, 401),
+    (WindowPassed, 422),
     (InvalidInput, 400),
     (TransitionNotAllowed, 400),
     (NotPermitted, 403),

@@ -14,6 +14,7 @@ from flask import current_app
 
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.lifecycle import Actor, Role, Source
+from ..domain.schedule import check_zone
 from ..domain.text import has_control_characters
 from ..extensions import db
 from ..models import ApiToken, Customer, Provider, User, utcnow
@@ -242,3 +243,14 @@ def end_sessions(user_id: int) -> None:
             .where(User.id == user_id)
             .values(session_version=User.session_version + 1)
         )
+
+
+def set_time_zone(user_id: int, time_zone: str | None) -> None:
+    """The zone a person reads and writes times in (an IANA name); None or "" for the app's."""
+    time_zone = check_zone(time_zone) if time_zone else None
+    with write_transaction() as session:
+        updated = session.execute(
+            sa.update(User).where(User.id == user_id).values(time_zone=time_zone)
+        ).rowcount
+        if not updated:
+            raise NotFound(f"No user {user_id}")

@@ -123,7 +123,7 @@ def load(seed: int = 2026) -> None:
         customer = customers[index % len(customers)]
         service, address = SERVICES[index % len(SERVICES)]
         start = datetime.combine(
-            today + timedelta(days=rng.randint(0, 6)), time(8 + rng.randint(0, 8)), UTC
+            today + timedelta(days=rng.randint(1, 7)), time(8 + rng.randint(0, 8)), UTC
         )
         booking = bookings.create_booking(
             customer,

@@ -1,10 +1,9 @@
-"""Template helpers every page uses: times in the display zone, the buttons a person may press
-on a card, and where each button posts."""
+"""Template helpers every page uses: times in the person's zone, whether a booking is late and
+how long it has waited, the buttons a person may press on a card, and where each button posts."""
 
 from __future__ import annotations
 
 import uuid
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
@@ -15,20 +14,21 @@ from ..domain.lifecycle import (
     Action,
     allowed_actions,
 )
+from ..domain.schedule import is_late, waited
+from ..services.bookings import BOARD_LANES
 from .cards import card_messages, orphan_card_messages
+from .clock import display_zone, request_now
 from .forms import CONFIRMED_ACTIONS, DANGER_ACTIONS
 from .gates import current_actor, home_url
 from .params import CURSOR_ARGS
 
 
 def register_template_helpers(app: Flask) -> None:
-    zone = ZoneInfo(app.config["DISPLAY_TIMEZONE"])
-
     @app.template_filter("local_time")
     def local_time(value, fmt: str = "%a %d %b %Y, %H:%M") -> str:
         if value is None:
             return ""
-        local = value.astimezone(zone)
+        local = value.astimezone(display_zone())
         return f"{local.strftime(fmt)} {local.tzname()}"
 
     @app.template_filter("window")
@@ -38,6 +38,7 @@ def register_template_helpers(app: Flask) -> None:
             return "Any time"
         if end is None:
             return local_time(start)
+        zone = display_zone()
         start_local, end_local = start.astimezone(zone), end.astimezone(zone)
         if start_local.date() == end_local.date():
             return f"{start_local:%a %d %b %Y, %H:%M}–{end_local:%H:%M} {end_local.tzname()}"
@@ -61,6 +62,11 @@ def register_template_helpers(app: Flask) -> None:
             "card_messages": card_messages,
             "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
+            "is_late": booking_is_late,
+            "display_zone_name": lambda: display_zone().key,
+            "local_now": lambda: request_now().astimezone(display_zone()),
+            "waiting": waiting,
+            "BOARD_LANES": BOARD_LANES,
         }
 
 
@@ -69,6 +75,15 @@ def actions_for(booking) -> list[Action]:
     if not current_user.is_authenticated:
         return []
     return allowed_actions(booking.facts, current_actor())
+
+
+def booking_is_late(booking) -> bool:
+    return is_late(booking.status, booking.window_start, booking.window_end, request_now())
+
+
+def waiting(booking) -> str:
+    """How long the booking has waited in its status ("3 h")."""
+    return waited(booking.updated_at, request_now())
 
 
 def booking_urls() -> str:

@@ -78,3 +78,22 @@
     if (busy) evt.detail.shouldSwap = false;
   });
 })();
+
+// The booking form: on today, the preset windows that have already begun are greyed out (the
+// server refuses them anyway, and says so beside the choice).
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-today]");
+  if (!form) return;
+  var day = form.querySelector("input[name=day]");
+  function update() {
+    var today = day && day.value === form.getAttribute("data-today");
+    form.querySelectorAll("input[data-starts]").forEach(function (slot) {
+      var passed = today && slot.getAttribute("data-starts") <= form.getAttribute("data-now");
+      slot.disabled = passed;
+      if (passed) slot.checked = false;
+    });
+  }
+  if (day) day.addEventListener("change", update);
+  update();
+})();

@@ -32,8 +32,9 @@ def book_through_form(journey, page, service: str = "Leaking tap") -> int:
     page.get_by_label("What do you need?").select_option(label=service)
     page.get_by_label("Address").fill("12 Harbour Lane, Flat 3")
     page.get_by_label("Day").fill((date.today() + timedelta(days=2)).isoformat())
-    page.get_by_label("From").fill("09:00")
-    page.get_by_label("Until").fill("11:30")
+    page.get_by_label("Another time").check()
+    page.get_by_label("From").select_option("09:00")
+    page.get_by_label("Until").select_option("11:30")
     page.get_by_label("Notes for the provider").fill("Ring twice; the dog is friendly.")
     page.get_by_role("button", name="Request booking").click()
 

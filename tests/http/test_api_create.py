@@ -4,7 +4,7 @@ Through the Flask test client, with real bearer tokens, on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,8 +23,8 @@ def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
             "customer_name": "Olive at the door",
             "service": "Boiler service",
             "address": "7 Kings Court",
-            "window_start": "2026-05-01T09:00:00+02:00",
-            "window_end": "2026-05-01T11:00:00+02:00",
+            "window_start": "2031-05-01T09:00:00+02:00",
+            "window_end": "2031-05-01T11:00:00+02:00",
             "notes": "Ring twice",
         },
     )
@@ -38,7 +38,7 @@ def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
     assert data["version"] == 1
     assert data["service"] == "Boiler service"
     assert datetime.fromisoformat(data["window_start"]) == datetime.fromisoformat(
-        "2026-05-01T07:00:00+00:00"
+        "2031-05-01T07:00:00+00:00"
     )
     [event] = data["events"]
     assert (event["action"], event["from_status"], event["to_status"]) == (
@@ -125,4 +125,19 @@ def test_create_accepts_actor_fields_and_customer_id_that_match_the_token(api, c
 def test_create_refuses_invalid_fields_with_400_naming_the_field(api, cast, body, named):
     response = api.post("/api/bookings/", as_="owner", json=body)
     assert named in assert_error(response, 400)
+    assert count_bookings() == 0
+
+
+def test_a_window_that_has_already_begun_is_refused_with_422_on_its_field(api, cast):
+    begun = datetime.now(UTC) - timedelta(minutes=5)
+    response = api.post(
+        "/api/bookings/",
+        as_="owner",
+        json={
+            "window_start": begun.isoformat(),
+            "window_end": (begun + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert assert_error(response, 422) == "That time has passed"
+    assert response.get_json()["field"] == "window_start"
     assert count_bookings() == 0

@@ -200,6 +200,15 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     "auth.logout": {
         "POST": {"-": web("303:login 303:login 303:login 303:login 303:login 303:login")}
     },
+    # Everyone's own account: only ever their own, so there is no one else's to try.
+    "account.profile": {
+        "GET": {"-": web("302:login 200      200      200      200      200")},
+        "POST": {
+            "-": web(
+                "303:login 303:/account/ 303:/account/ 303:/account/ 303:/account/ 303:/account/"
+            )
+        },
+    },
     "customer.index": {"GET": {"-": web("302:login 200      200      403      403      403")}},
     "customer.new_booking": {
         "GET": {"-": web("302:login 200      200      403      403      403")},
@@ -327,6 +336,7 @@ POST_KIND = {
     "admin.booking_action": "action",
     "auth.login": "login",
     "auth.logout": "logout",
+    "account.profile": "own-account",
 }
 RUN_LAST = ("auth.login", "auth.logout")  # they change sessions: after everything else
 
@@ -616,6 +626,7 @@ def run_cell(
                 "service": SERVICES[0],
                 "address": created_marker,
                 "day": day.isoformat(),
+                "slot": "other",
                 "start": "09:00",
                 "end": "11:00",
                 "notes": "",
@@ -625,6 +636,8 @@ def run_cell(
         kwargs["data"] = {"email": PERSON["owner"].email, "password": PASSWORD, "csrf_token": csrf}
     elif kind == "logout":
         kwargs["data"] = {"csrf_token": csrf}
+    elif kind == "own-account":
+        kwargs["data"] = {"time_zone": "Europe/Berlin", "csrf_token": csrf}
     elif method == "POST":
         return [f"no way to build a POST to {endpoint}: add it to POST_KIND"]
 
@@ -641,6 +654,7 @@ def run_cell(
         "create": expected in ("201", "303:home"),
         "login": False,
         "logout": actor != "anonymous",
+        "own-account": actor != "anonymous",
     }[kind]
     if not succeeded:
         if before != after:
@@ -671,6 +685,14 @@ def run_cell(
             problems.append(f"create did not make one booking of {actor}: {new}")
         elif without_booking(before, new[0]["id"]) != without_booking(after, new[0]["id"]):
             problems.append("create changed more than its booking")
+    elif kind == "own-account":
+        user_id = world.user_id(actor)
+        old, new = before["users"][(user_id,)], after["users"][(user_id,)]
+        if new["time_zone"] != "Europe/Berlin":
+            problems.append("the account page did not set the person's own zone")
+        after["users"][(user_id,)] = {**new, "time_zone": old["time_zone"]}
+        if before != after:
+            problems.append(f"the account page changed more: {state_diff(before, after)}")
     elif kind == "logout":
         user_id = world.user_id(actor)
         old, new = before["users"][(user_id,)], after["users"][(user_id,)]

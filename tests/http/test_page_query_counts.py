@@ -49,6 +49,7 @@ LIST_PAGES = [
     ("admin", "/admin/?q=olive"),
     ("admin", "/admin/?service=Leaking+tap"),
     ("admin", "/admin/lanes/pending"),
+    ("admin", "/admin/lanes/pending?end=1"),
     ("admin", "/admin/archive"),
     ("admin", "/admin/archive?end=1"),
     ("admin", "/admin/archive?q=olive"),

@@ -288,6 +288,7 @@ def booking_form(client, **changes) -> tuple[Page, dict]:
         "service": "Plumbing",
         "address": "12 Canal Street",
         "day": (datetime.now(UTC).date() + timedelta(days=2)).isoformat(),
+        "slot": "other",
         "start": "09:00",
         "end": "11:30",
         "notes": "Ring twice",

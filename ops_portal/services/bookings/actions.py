@@ -20,6 +20,7 @@ from ...domain.errors import (
     TransitionNotAllowed,
 )
 from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
+from ...domain.schedule import check_window_ahead
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
 from ..transactions import write_transaction
@@ -36,8 +37,10 @@ def create_booking(
     window_end: datetime | None = None,
     notes: str = "",
     customer_name: str | None = None,
+    now: datetime | None = None,
 ) -> Booking:
-    """A customer requests a job for themselves: a PENDING booking and its first event."""
+    """A customer requests a job for themselves: a PENDING booking and its first event. Its
+    window, if it has one, must not have begun by `now` (the time of the request)."""
     rule = LIFECYCLE[Action.CREATE]
     if actor.role not in rule.roles:
         raise NotPermitted(f"A {actor.role} may not create bookings; customers create their own")
@@ -46,11 +49,12 @@ def create_booking(
     notes = clean_text(notes, "notes", max_len=MAX_LENGTHS["notes"])
     customer_name = clean_text(customer_name, "customer_name", max_len=MAX_LENGTHS["customer_name"])
     window_start, window_end = time_window(window_start, window_end)
+    now = now or utcnow()
+    check_window_ahead(window_start, now)
     with write_transaction(keep_loaded=True) as session:
         customer = session.get(Customer, actor.user_id) if actor.user_id else None
         if customer is None:
             raise NotPermitted("This account has no customer profile")
-        now = utcnow()
         booking = Booking(
             status=rule.target,
             customer_id=customer.id,

@@ -31,6 +31,26 @@ class Order:
 
     columns: tuple[sa.ColumnElement, ...]
     descending: bool
+    # The first column may be NULL (ascending only): rows without it come after every row with
+    # it. Each part is read as a range of the index on the columns (NULL never compares, so
+    # one keyset over both could not be), and the page is the parts read in turn.
+    nulls_last: bool = False
+
+    def parts(self) -> list[tuple[sa.ColumnElement, Order]]:
+        """The runs of the list, in its order: which rows each holds, and its own order."""
+        if not self.nulls_last:
+            return [(sa.true(), self)]
+        lead, rest = self.columns[0], self.columns[1:]
+        return [
+            (lead.is_not(None), Order(self.columns, self.descending)),
+            (lead.is_(None), Order(rest, self.descending)),
+        ]
+
+    def part_of(self, position: tuple) -> tuple[int, tuple]:
+        """Which run a position is in, and where within it."""
+        if self.nulls_last and position[0] is None:
+            return 1, position[1:]
+        return 0, position
 
     def forward(self):
         return [c.desc() if self.descending else c.asc() for c in self.columns]
@@ -93,16 +113,15 @@ def read_window(
     search chooses how to read the page by how many it finds)."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     forward = cursor.before is None and not cursor.end
-    page_query = query.order_by(*(order.forward() if forward else order.backward()))
     mark = cursor.after if cursor.after is not None else cursor.before
+    position = None
     if mark is not None:
         position = db.session.execute(
             sa.select(*order.columns).where(Booking.id == mark)
         ).one_or_none()
         if position is None:
             raise InvalidInput(f"No booking {mark} to page from")
-        page_query = page_query.where(order.beyond(tuple(position), forward=forward))
-    ids = list(db.session.scalars(page_query.limit(per_page + 1)))
+    ids = _page_ids(query, order, position and tuple(position), forward, per_page + 1)
     more = len(ids) > per_page
     ids = ids[:per_page]
     if not forward:
@@ -115,6 +134,44 @@ def read_window(
         total=total,
         capped=capped,
     )
+
+
+def _page_ids(query, order: Order, position: tuple | None, forward: bool, limit: int) -> list:
+    """Up to `limit` ids of `query` beyond `position` (from the start or the end when None),
+    nearest first. A list in one run is one ranged read; one in several reads each run's
+    nearest `limit` in one statement (UNION ALL) and keeps the nearest of them."""
+    parts = order.parts()
+    first, within = (0, None) if position is None else order.part_of(position)
+    if position is None and not forward:
+        first = len(parts) - 1
+    reads = []
+    for index, (rows, part_order) in enumerate(parts):
+        if (index < first) if forward else (index > first):
+            continue  # the runs behind the position
+        read = query.where(rows) if order.nulls_last else query
+        if index == first and within is not None:
+            read = read.where(part_order.beyond(within, forward=forward))
+        ordered = part_order.forward() if forward else part_order.backward()
+        reads.append((index, read.order_by(*ordered).limit(limit)))
+    if len(reads) == 1:
+        return list(db.session.scalars(reads[0][1]))
+    # Each run's rows with its number and its order's columns, to put them in the list's order.
+    lead = order.columns[0]
+    runs = sa.union_all(
+        *(
+            sa.select(subquery)
+            for subquery in (
+                read.add_columns(sa.literal(index).label("run"), lead.label("lead")).subquery()
+                for index, read in reads
+            )
+        )
+    )
+    rows = list(db.session.execute(runs).all())
+    # Within a run the leads are all set or all NULL, so a NULL never meets a date here.
+    rows.sort(key=lambda row: (row.run, row.lead or 0, row.id))
+    if not forward:
+        rows.reverse()
+    return [row.id for row in rows[:limit]]
 
 
 def capped_count(query, cap: int) -> tuple[int, bool]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ...domain.access import READ_RULES, Read, can_view, require_read
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
+from ...domain.schedule import LATE_AFTER
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider
 from ..search import booking_matches, matching_ids
@@ -42,7 +43,8 @@ FAILED_ON_BOARD = timedelta(days=7)
 PER_LANE = 12
 # Nobody works on these any more: the archive lists them.
 ARCHIVE_STATUSES: tuple[Status, ...] = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
-LANE_ORDER = Order((Booking.created_at, Booking.id), descending=False)
+# The soonest window first; bookings with no window ("any time") after those with one.
+LANE_ORDER = Order((Booking.window_start, Booking.id), descending=False, nulls_last=True)
 NEWEST_FIRST = Order((Booking.created_at, Booking.id), descending=True)
 ARCHIVE_ORDER = Order((Booking.updated_at, Booking.id), descending=True)
 
@@ -51,7 +53,7 @@ ARCHIVE_ORDER = Order((Booking.updated_at, Booking.id), descending=True)
 class Lane:
     status: Status
     count: int
-    items: list[Booking]  # the oldest first, at most the lane's limit
+    items: list[Booking]  # the soonest window first, at most the lane's limit
 
 
 # ---------------------------------------------------------------------------------- one booking
@@ -113,8 +115,24 @@ def _load(booking_id: int) -> Booking:
 # ---------------------------------------------------------------------------------- lists
 
 
+def late(now: datetime):
+    """Bookings late at `now` (domain.schedule.is_late), as SQL."""
+    return sa.or_(
+        *(
+            sa.and_(Booking.status == status, getattr(Booking, edge) <= now)
+            for status, edge in LATE_AFTER.items()
+        )
+    )
+
+
+def _soonest_window_first() -> list:
+    """The soonest window first, bookings without one ("any time") last."""
+    return [sa.case((Booking.window_start.is_(None), 1), else_=0), Booking.window_start, Booking.id]
+
+
 def provider_queue(actor: Actor, provider_id: int) -> list[Booking]:
-    """A provider's ASSIGNED and IN_PROGRESS bookings: the job in progress first, then oldest."""
+    """A provider's ASSIGNED and IN_PROGRESS bookings: the job in progress first, then the
+    soonest window."""
     check_id(provider_id, "provider_id")
     require_read(actor, Read.WORK_QUEUE, provider_id)
     if db.session.get(Provider, provider_id) is None:
@@ -124,7 +142,7 @@ def provider_queue(actor: Actor, provider_id: int) -> list[Booking]:
         db.session.scalars(
             sa.select(Booking)
             .where(Booking.provider_id == provider_id, Booking.status.in_(ACTIVE))
-            .order_by(in_progress_first, Booking.created_at, Booking.id)
+            .order_by(in_progress_first, *_soonest_window_first())
         )
     )
 
@@ -141,24 +159,38 @@ def customer_bookings(
 @dataclass(frozen=True)
 class BoardFilter:
     """What a dispatcher narrowed the board to: a search (services.search: number, customer,
-    email, service, address, provider) and one service. Empty: the whole board."""
+    email, service, address, provider), one service, and late bookings only. Empty: the whole
+    board."""
 
     search: str = ""
     service: str = ""
+    late_only: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "search", clean_text(self.search, "q", max_len=120))
         object.__setattr__(self, "service", clean_text(self.service, "service", max_len=80))
 
     def __bool__(self) -> bool:
-        return bool(self.search or self.service)
+        return bool(self.search or self.service or self.late_only)
 
-    def clauses(self) -> list:
+    def args(self) -> dict[str, str]:
+        """The filter as a query string's arguments (?q=…&service=…&late=1)."""
+        if not self:
+            return {}
+        return {
+            "q": self.search,
+            "service": self.service,
+            **({"late": "1"} if self.late_only else {}),
+        }
+
+    def clauses(self, now: datetime) -> list:
         clauses = []
         if self.search:
             clauses.append(booking_matches(self.search))
         if self.service:
             clauses.append(Booking.service == self.service)
+        if self.late_only:
+            clauses.append(late(now))
         return clauses
 
 
@@ -173,7 +205,7 @@ def _on_board(now: datetime, narrowed: BoardFilter):
             Booking.status.in_(OPEN_LANES),
             sa.and_(Booking.status == Status.FAILED, Booking.updated_at >= now - FAILED_ON_BOARD),
         ),
-        *narrowed.clauses(),
+        *narrowed.clauses(now),
     )
 
 
@@ -195,11 +227,12 @@ def lane_counts(
 def board_lanes(
     actor: Actor, *, now: datetime, narrowed: BoardFilter = WHOLE_BOARD, per_lane: int = PER_LANE
 ) -> list[Lane]:
-    """The dispatch board: each lane's count and its oldest bookings, in two queries however
-    many bookings there are (the bookings on the board are found once, for both)."""
+    """The dispatch board: each lane's count and its bookings with the soonest windows, in two
+    queries however many bookings there are (the bookings on the board are found once, for
+    both)."""
     require_read(actor, Read.DISPATCH_BOARD)
     in_lane = {"partition_by": Booking.status}
-    position = sa.func.row_number().over(**in_lane, order_by=LANE_ORDER.forward())
+    position = sa.func.row_number().over(**in_lane, order_by=_soonest_window_first())
     ranked = (
         sa.select(
             Booking.id,
@@ -217,9 +250,15 @@ def board_lanes(
     counts.update({row.status: row.count for row in rows})
     by_status: dict[Status, list[Booking]] = {status: [] for status in BOARD_LANES}
     loaded = load_in_order([row.id for row in rows])
-    for booking in sorted(loaded, key=lambda b: (b.created_at, b.id)):
+    for booking in sorted(loaded, key=_by_window):
         by_status[booking.status].append(booking)
     return [Lane(status, counts[status], by_status[status]) for status in BOARD_LANES]
+
+
+def _by_window(booking: Booking) -> tuple:
+    """A booking's place in a lane: _soonest_window_first, in Python."""
+    start = booking.window_start
+    return (start is None, start or 0, booking.id)
 
 
 def lane(
@@ -231,7 +270,7 @@ def lane(
     cursor: Cursor = FROM_THE_START,
     per_page: int = 50,
 ) -> Window:
-    """Every booking of one lane of the board, oldest first, a page at a time."""
+    """Every booking of one lane of the board, the soonest window first, a page at a time."""
     require_read(actor, Read.DISPATCH_BOARD)
     if status not in BOARD_LANES:
         raise NotFound(f"No lane {status}")
