@@ -27,6 +27,22 @@ class NewBookingForm(FlaskForm):
     start = TimeField("From", validators=[DataRequired("Pick a start time.")])
     end = TimeField("Until", validators=[DataRequired("Pick an end time.")])
     notes = TextAreaField("Notes for the provider", validators=[Length(max=MAX_LENGTHS["notes"])])
+    # Checked by the service (services.bookings.rules.clean_phone), as the API's is.
+    customer_phone = StringField(
+        "Phone (optional)", validators=[Length(max=MAX_LENGTHS["customer_phone"])]
+    )
+
+    @classmethod
+    def again(cls, booking) -> NewBookingForm:
+        """The form filled in from an earlier booking, to request the same job at a new time."""
+        return cls(
+            data={
+                "service": booking.service,
+                "address": booking.address,
+                "notes": booking.notes,
+                "customer_phone": booking.customer_phone,
+            }
+        )
 
     @property
     def zone(self) -> ZoneInfo:
