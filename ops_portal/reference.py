@@ -29,7 +29,12 @@ RELATION_WORDS = {
     Relation.OWNER: " who owns it",
     Relation.ASSIGNED: " assigned to it",
 }
-SCOPE_WORDS = {Scope.ALL: "all", Scope.OWN: "own", Scope.ASSIGNED: "assigned to them now"}
+SCOPE_WORDS = {
+    Scope.ALL: "all",
+    Scope.OWN: "own",
+    Scope.ASSIGNED: "assigned to them now",
+    Scope.FINISHED: "completed by them",
+}
 
 
 def _row(cells) -> str:
@@ -68,6 +73,10 @@ def _also(action: Action) -> str:
         notes.append("a reason is required")
     elif rule.asks_reason:
         notes.append("pages ask for a reason")
+    elif rule.reason_presets:
+        notes.append("pages offer reasons to choose from (optional)")
+    if rule.confirms:
+        notes.append("pages ask to confirm")
     if rule.refusal_hint:
         notes.append(rule.refusal_hint)
     return "; ".join(notes) or "—"

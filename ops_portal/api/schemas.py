@@ -73,6 +73,15 @@ class CreateBookingBody(ActorFields):
         allow_none=True, **described("ISO 8601 with a time zone offset; after window_start.")
     )
     notes = fields.String(allow_none=True, validate=validate.Length(max=MAX_LENGTHS["notes"]))
+    customer_phone = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_LENGTHS["customer_phone"]),
+        **described(
+            "Optional; 6 to 20 digits, with spaces and + - ( ). Shown to the booking's "
+            "provider and to dispatchers.",
+            example="+44 20 7946 0018",
+        ),
+    )
 
 
 VERSION_FIELD = fields.Integer(
@@ -136,6 +145,7 @@ class BookingSchema(ma.Schema):
     window_start = fields.DateTime(allow_none=True)
     window_end = fields.DateTime(allow_none=True)
     notes = fields.String(required=True)
+    customer_phone = fields.String(required=True, **described("Empty when none was given."))
     version = fields.Integer(
         required=True, **described("Rises by one with every change; also the ETag.")
     )

@@ -126,6 +126,7 @@ def create_booking(body: dict):
         window_end=body.get("window_end"),
         notes=body.get("notes") or "",
         customer_name=body.get("customer_name"),
+        customer_phone=body.get("customer_phone") or "",
     )
     return _with_etag(booking, 201, Location=url_for("api.get_booking", booking_id=booking.id))
 

@@ -69,6 +69,22 @@ class NewBookingForm(FlaskForm):
     start = TimeOfDayField("From")
     end = TimeOfDayField("Until")
     notes = TextAreaField("Notes for the provider", validators=[Length(max=MAX_LENGTHS["notes"])])
+    # Checked by the service (services.bookings.rules.clean_phone), as the API's is.
+    customer_phone = StringField(
+        "Phone (optional)", validators=[Length(max=MAX_LENGTHS["customer_phone"])]
+    )
+
+    @classmethod
+    def again(cls, booking) -> NewBookingForm:
+        """The form filled in from an earlier booking, to request the same job at a new time."""
+        return cls(
+            data={
+                "service": booking.service,
+                "address": booking.address,
+                "notes": booking.notes,
+                "customer_phone": booking.customer_phone,
+            }
+        )
 
     @property
     def another_time(self) -> bool:

@@ -26,8 +26,12 @@ def index():
 
 @customer.route("/bookings/new", methods=["GET", "POST"])
 def new_booking():
-    """Request a job."""
-    form = NewBookingForm()
+    """Request a job; `?again=<id>` starts from an earlier booking of mine."""
+    again = request.args.get("again", type=int)
+    if again is not None and request.method == "GET":
+        form = NewBookingForm.again(bookings.get_booking(g.actor, again))
+    else:
+        form = NewBookingForm()
     if form.validate_on_submit():
         start, end = form.window()
         try:
@@ -38,6 +42,7 @@ def new_booking():
                 window_start=start,
                 window_end=end,
                 notes=form.notes.data or "",
+                customer_phone=form.customer_phone.data or "",
             )
         except InvalidInput as error:
             # The service's rules (no control characters, a window still ahead, …): beside
@@ -54,7 +59,7 @@ def new_booking():
             flash(f"Booking #{booking.id} requested: we are finding you a provider.", "success")
             return redirect(url_for("customer.index"), 303)
     status = 400 if request.method == "POST" else 200
-    return render_template("customer/new.html", form=form), status
+    return render_template("customer/new.html", form=form, again=again), status
 
 
 @customer.get("/bookings/<int:booking_id>")

@@ -3,8 +3,8 @@ how much of it. Every read in the services asks `require_read`; docs/access.md i
 from the same table.
 
 Scopes: ALL (everything of its kind), OWN (the actor's own: a customer's bookings, a provider's
-own work queue), ASSIGNED (bookings assigned to the provider now). A role absent from a rule
-may not read that thing at all (403)."""
+own work queue), ASSIGNED (bookings assigned to the provider now), FINISHED (bookings the
+provider completed). A role absent from a rule may not read that thing at all (403)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import NotPermitted
-from .lifecycle import Actor, BookingFacts, Role
+from .lifecycle import Actor, BookingFacts, Role, Status
 
 
 class Read(StrEnum):
     BOOKING = "a booking and its timeline"
     OWN_BOOKINGS = "my bookings (a customer's list)"
     WORK_QUEUE = "a provider's work queue (ASSIGNED, IN_PROGRESS)"
+    FINISHED_JOBS = "a provider's finished jobs (COMPLETED) and their timelines"
     PROVIDER_LIST = "the provider list with availability"
     DISPATCH_BOARD = "the dispatch board"
     ARCHIVE = "the archive (completed, cancelled and failed bookings)"
@@ -29,6 +30,7 @@ class Scope(StrEnum):
     ALL = "all"
     OWN = "own"
     ASSIGNED = "assigned to them now"
+    FINISHED = "completed by them"
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,19 @@ READ_RULES: dict[Read, ReadRule] = {
             {Role.PROVIDER: Scope.OWN, **_DISPATCH},
             "A work queue is seen by its provider and by dispatchers only",
         ),
+        ReadRule(
+            Read.FINISHED_JOBS,
+            {Role.PROVIDER: Scope.FINISHED, **_DISPATCH},
+            "A provider's finished jobs are seen by that provider and by dispatchers only",
+        ),
         ReadRule(Read.PROVIDER_LIST, _DISPATCH, "Only dispatchers see the provider list"),
         ReadRule(Read.DISPATCH_BOARD, _DISPATCH, "Only dispatchers see the dispatch board"),
         ReadRule(Read.ARCHIVE, _DISPATCH, "Only dispatchers see the archive"),
     )
 }
 
-# The subject of a read: the booking read, or the id of the provider whose queue it is. Reads
-# without a subject return only what the scope covers (a customer's own bookings).
+# The subject of a read: the booking read, or the id of the provider whose queue or history it
+# is. Reads without a subject return only what the scope covers (a customer's own bookings).
 Subject = BookingFacts | int | None
 
 
@@ -76,6 +83,8 @@ def may_read(actor: Actor, read: Read, subject: Subject = None) -> bool:
     if scope is Scope.ALL or subject is None:
         return True
     if isinstance(subject, BookingFacts):
+        if scope is Scope.FINISHED and subject.status != Status.COMPLETED:
+            return False
         subject = subject.customer_id if scope is Scope.OWN else subject.provider_id
     return actor.user_id is not None and subject == actor.user_id
 
@@ -85,7 +94,19 @@ def require_read(actor: Actor, read: Read, subject: Subject = None) -> None:
         raise NotPermitted(READ_RULES[read].refusal)
 
 
+# A booking may be read under any of these: one's own, one's job now, or a job one finished.
+BOOKING_READS = (Read.BOOKING, Read.FINISHED_JOBS)
+
+
 def can_view(facts: BookingFacts, actor: Actor) -> bool:
-    """Customers see their own bookings, providers those assigned to them now, dispatchers
-    and the system every booking."""
-    return may_read(actor, Read.BOOKING, facts)
+    """Customers see their own bookings, providers those assigned to them now and those they
+    completed, dispatchers and the system every booking."""
+    return any(may_read(actor, read, facts) for read in BOOKING_READS)
+
+
+def sees_customer_phone(facts: BookingFacts, actor: Actor) -> bool:
+    """The customer's phone is for the provider doing (or who did) the job, and for
+    dispatchers; never for another provider."""
+    if READ_RULES[Read.DISPATCH_BOARD].scopes.get(actor.role) is Scope.ALL:
+        return True
+    return actor.role is Role.PROVIDER and facts.provider_id == actor.user_id

@@ -31,6 +31,22 @@ STATUS_WORDS = {
     Status.FAILED: "Failed",
 }
 
+# What a status says to the provider a booking is assigned to, where it differs: their own new job
+# asks them to act, where a dispatcher reads only who has it.
+ASSIGNEE_STATUS_WORDS = {
+    **STATUS_WORDS,
+    Status.ASSIGNED: "New job — accept or reject",
+}
+
+# What happens next, told to the customer who owns a booking in this status; their card offers
+# to request the same job again beside it.
+OWNER_NEXT_STEPS = {
+    Status.FAILED: (
+        "We couldn't find a provider for this time. You can request it again: the same job, "
+        "at a new time."
+    ),
+}
+
 TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
 # A provider is BUSY while any booking of theirs is in one of these.
 ACTIVE = frozenset({Status.ASSIGNED, Status.IN_PROGRESS})
@@ -89,6 +105,9 @@ class Rule:
     releases_provider: bool = False  # the booking's provider_id is cleared
     reason_required: bool = False  # the service refuses the action without one
     asks_reason: bool = False  # pages ask for a reason (the API accepts one)
+    # Pages offer these reasons to choose from, and free text beside them, all optional.
+    reason_presets: tuple[str, ...] = ()
+    confirms: bool = False  # pages ask "Yes, …" before sending it: it cannot be undone
     label: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
@@ -112,6 +131,8 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.CUSTOMER,),
             relation=Relation.OWNER,
             releases_provider=True,
+            reason_presets=("Plans changed", "Found someone else", "Booked by mistake"),
+            confirms=True,
             label="Cancel booking",
             refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
         ),
@@ -132,6 +153,7 @@ LIFECYCLE: dict[Action, Rule] = {
             takes_provider=True,
             forced=True,
             asks_reason=True,
+            confirms=True,
             label="Force-assign",
         ),
         _rule(
@@ -158,6 +180,7 @@ LIFECYCLE: dict[Action, Rule] = {
             S.COMPLETED,
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
+            confirms=True,
             label="Complete",
         ),
         _rule(
@@ -176,6 +199,7 @@ LIFECYCLE: dict[Action, Rule] = {
             releases_provider=True,
             forced=True,
             asks_reason=True,
+            confirms=True,
             label="Force-cancel",
         ),
         _rule(
@@ -246,3 +270,11 @@ def allowed_actions(facts: BookingFacts, actor: Actor) -> list[Action]:
         for action in BOOKING_ACTIONS
         if facts.status in LIFECYCLE[action].sources and may_attempt(facts, actor, action)
     ]
+
+
+def status_words(facts: BookingFacts, actor: Actor) -> str:
+    """What the booking's status says to this actor: its provider reads their own job's status
+    as a call to act, everyone else as what it is."""
+    if is_related(facts, actor, Relation.ASSIGNED):
+        return ASSIGNEE_STATUS_WORDS[facts.status]
+    return STATUS_WORDS[facts.status]

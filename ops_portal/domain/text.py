@@ -9,7 +9,14 @@ import unicodedata
 ALLOWED_CONTROLS = frozenset("\n\t")
 # Longest accepted free text per field: the service enforces them, the page forms and the API's
 # schemas (and so the OpenAPI document) state the same numbers.
-MAX_LENGTHS = {"service": 80, "address": 300, "notes": 2000, "customer_name": 120, "reason": 500}
+MAX_LENGTHS = {
+    "service": 80,
+    "address": 300,
+    "notes": 2000,
+    "customer_name": 120,
+    "customer_phone": 32,
+    "reason": 500,
+}
 
 
 def normalize_newlines(value: str) -> str:

@@ -1,4 +1,5 @@
-"""Provider pages: the work queue (accept, reject with a reason, complete)."""
+"""Provider pages: the work queue (accept, reject with a reason, complete), a page for each job,
+and the history of jobs finished."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ..domain.lifecycle import Role
 from ..services import bookings
 from ..web.actions import register_booking_actions
 from ..web.gates import gate_blueprint
+from ..web.params import cursor_arg
 
 provider = Blueprint("provider", __name__, url_prefix="/provider")
 gate_blueprint(provider, Role.PROVIDER)
@@ -26,3 +28,17 @@ def queue_items():
     """The queue alone, for the page's own polling."""
     items = bookings.provider_queue(g.actor, g.actor.user_id)
     return render_template("provider/_queue.html", items=items)
+
+
+@provider.get("/bookings/<int:booking_id>")
+def booking_detail(booking_id: int):
+    """One of my jobs, now or finished, with its timeline."""
+    booking = bookings.get_booking(g.actor, booking_id)
+    return render_template("bookings/detail.html", booking=booking)
+
+
+@provider.get("/history")
+def history():
+    """The jobs I finished, the latest first."""
+    window = bookings.provider_history(g.actor, g.actor.user_id, cursor=cursor_arg())
+    return render_template("provider/history.html", window=window)

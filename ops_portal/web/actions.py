@@ -105,6 +105,6 @@ def perform_from_form(booking_id: int, action: Action):
         booking_id,
         action,
         provider_id=form.provider_id.data if LIFECYCLE[action].takes_provider else None,
-        reason=form.reason.data or None,
+        reason=form.given_reason(),
         expected_version=form.version.data,
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, TextAreaField
+from wtforms import BooleanField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from ..domain.lifecycle import LIFECYCLE, Action
 from ..domain.numbers import is_ascii_digits
 from ..domain.text import MAX_LENGTHS
 
-CONFIRMED_ACTIONS = frozenset({Action.CANCEL, Action.FORCE_ASSIGN, Action.FORCE_CANCEL})
+CONFIRMED_ACTIONS = frozenset(action for action, rule in LIFECYCLE.items() if rule.confirms)
 # Actions that end or undo work: drawn as dangerous buttons.
 DANGER_ACTIONS = frozenset({Action.CANCEL, Action.REJECT, Action.FORCE_CANCEL, Action.MARK_FAILED})
 
@@ -29,6 +29,8 @@ class DigitsField(IntegerField):
 class ActionForm(FlaskForm):
     version = DigitsField(validators=[Optional(), NumberRange(min=1)])
     reason = TextAreaField(validators=[Optional(), Length(max=MAX_LENGTHS["reason"])])
+    # One of the rule's reason_presets, or empty ("Other…": the free text alone).
+    reason_preset = StringField(validators=[Optional()])
     provider_id = DigitsField(validators=[Optional(), NumberRange(min=1)])
     confirm = BooleanField()
 
@@ -49,6 +51,13 @@ class ActionForm(FlaskForm):
                 f"Please give a reason to {rule.label.lower()}.",
             ]
             valid = False
+        preset = self.reason_preset.data or ""
+        if preset and preset not in rule.reason_presets:
+            self.reason_preset.errors = [
+                *self.reason_preset.errors,
+                "Choose one of the reasons offered, or write your own.",
+            ]
+            valid = False
         if rule.takes_provider and not self.provider_id.data:
             self.provider_id.errors = [*self.provider_id.errors, "Choose a provider."]
             valid = False
@@ -66,7 +75,17 @@ class ActionForm(FlaskForm):
                 message = errors[0]
                 return (
                     message
-                    if name in ("reason", "provider_id", "confirm")
+                    if name in ("reason", "reason_preset", "provider_id", "confirm")
                     else f"{name}: {message}"
                 )
         return "The form is incomplete."
+
+    def given_reason(self) -> str | None:
+        """The reason as the event keeps it: the chosen preset, then anything typed beside it
+        ("Plans changed: moving house"), or what was typed alone."""
+        preset = self.reason_preset.data or ""
+        # Kept as typed: the service refuses control characters that strip() would hide.
+        typed = self.reason.data or ""
+        if preset and typed.strip():
+            return f"{preset}: {typed}"
+        return preset or typed or None

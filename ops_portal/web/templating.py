@@ -4,18 +4,25 @@ how long it has waited, the buttons a person may press on a card, and where each
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote_plus
 
 from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 
+from ..domain.access import sees_customer_phone
 from ..domain.lifecycle import (
     LIFECYCLE,
+    OWNER_NEXT_STEPS,
     STATUS_WORDS,
     Action,
+    Relation,
     allowed_actions,
+    is_related,
+    status_words,
 )
 from ..domain.schedule import is_late, waited
 from ..services.bookings import BOARD_LANES
+from ..services.bookings.rules import dial_string
 from .cards import card_messages, orphan_card_messages
 from .clock import display_zone, request_now
 from .forms import CONFIRMED_ACTIONS, DANGER_ACTIONS
@@ -67,6 +74,11 @@ def register_template_helpers(app: Flask) -> None:
             "local_now": lambda: request_now().astimezone(display_zone()),
             "waiting": waiting,
             "BOARD_LANES": BOARD_LANES,
+            "status_in_words": status_in_words,
+            "maps_url": maps_url,
+            "phone_shown": phone_shown,
+            "dial_string": dial_string,
+            "next_step": next_step,
         }
 
 
@@ -84,6 +96,35 @@ def booking_is_late(booking) -> bool:
 def waiting(booking) -> str:
     """How long the booking has waited in its status ("3 h")."""
     return waited(booking.updated_at, request_now())
+
+
+def status_in_words(booking) -> str:
+    """The card's badge: what the status says to the person looking (domain.lifecycle)."""
+    if not current_user.is_authenticated:
+        return STATUS_WORDS[booking.status]
+    return status_words(booking.facts, current_actor())
+
+
+MAPS_SEARCH = "https://www.google.com/maps/search/?api=1&query="
+
+
+def maps_url(address: str) -> str:
+    """A search for the address in Google Maps: phones open it in their maps app."""
+    return MAPS_SEARCH + quote_plus(address)
+
+
+def phone_shown(booking) -> bool:
+    return bool(booking.customer_phone) and sees_customer_phone(booking.facts, current_actor())
+
+
+def next_step(booking) -> str | None:
+    """What happens next, for the customer who owns the booking (their card offers to request
+    it again)."""
+    if not current_user.is_authenticated:
+        return None
+    if not is_related(booking.facts, current_actor(), Relation.OWNER):
+        return None
+    return OWNER_NEXT_STEPS.get(booking.status)
 
 
 def booking_urls() -> str:
@@ -113,7 +154,12 @@ def page_url(**cursor) -> str:
 def action_needs_input(action: Action) -> bool:
     """A provider, a reason or a confirmation: the action opens a form before it is sent."""
     rule = LIFECYCLE[action]
-    return rule.takes_provider or rule.asks_reason or action in CONFIRMED_ACTIONS
+    return (
+        rule.takes_provider
+        or rule.asks_reason
+        or bool(rule.reason_presets)
+        or action in CONFIRMED_ACTIONS
+    )
 
 
 def action_is_danger(action: Action) -> bool:

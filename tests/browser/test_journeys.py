@@ -158,8 +158,12 @@ def test_booking_goes_from_customer_through_board_and_phone_queue_to_completed(j
     # The action answers with the card, done; then the queue redraws and the finished job
     # leaves it. The card on screen may already be gone by the time anyone looks, so what the
     # action showed is read from its own answer.
+    # Complete asks to confirm first: a job finished by a slip of the thumb cannot be undone.
+    job.locator("a.action-complete").tap()
+    complete = job.locator("details.action-complete")
+    complete.get_by_role("checkbox").check()
     with phone.expect_response(lambda r: r.url.endswith(f"/{booking_id}/complete")) as answer:
-        job.get_by_role("button", name="Complete").tap()
+        complete.get_by_role("button", name="Complete").tap()
     assert answer.value.status == 200
     completed = answer.value.text()
     assert f'id="booking-{booking_id}"' in completed and 'data-status="COMPLETED"' in completed

@@ -223,6 +223,14 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     },
     "provider.queue": {"GET": {"-": web("302:login 403      403      200      200      403")}},
     "provider.queue_items": {"GET": {"-": web("302:login 403   403      200      200      403")}},
+    "provider.history": {"GET": {"-": web("302:login 403      403      200      200      403")}},
+    "provider.booking_detail": {
+        "GET": {
+            "A": web("302:login 403      403      200      403      403"),
+            "B": web("302:login 403      403      403      200      403"),
+            "missing": web("302:login 403      403      404      404      403"),
+        }
+    },
     "admin.board": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.board_regions": {"GET": {"-": web("302:login 403    403      403      403      200")}},
     "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},

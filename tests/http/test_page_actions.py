@@ -61,7 +61,7 @@ EVERY_ACTION = [
     ("owner", Status.PENDING, "cancel", {"confirm": True}, Status.CANCELLED),
     ("provider", Status.ASSIGNED, "accept", {}, Status.IN_PROGRESS),
     ("provider", Status.ASSIGNED, "reject", {"reason": "Van broke down"}, Status.REJECTED),
-    ("provider", Status.IN_PROGRESS, "complete", {}, Status.COMPLETED),
+    ("provider", Status.IN_PROGRESS, "complete", {"confirm": True}, Status.COMPLETED),
     ("admin", Status.PENDING, "assign", {"provider_id": "provider"}, Status.ASSIGNED),
     ("admin", Status.REJECTED, "retry", {}, Status.PENDING),
     (

@@ -18,6 +18,7 @@ from .queries import (
     get_booking,
     lane,
     lane_counts,
+    provider_history,
     provider_queue,
 )
 from .rules import DEFAULT_SERVICE
@@ -41,5 +42,6 @@ __all__ = [
     "lane_counts",
     "open_action",
     "perform_action",
+    "provider_history",
     "provider_queue",
 ]

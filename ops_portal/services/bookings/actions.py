@@ -25,7 +25,14 @@ from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
 from ..transactions import write_transaction
 from .queries import get_booking, was_ever_assigned
-from .rules import DEFAULT_SERVICE, check_id, check_version, clean_text, time_window
+from .rules import (
+    DEFAULT_SERVICE,
+    check_id,
+    check_version,
+    clean_phone,
+    clean_text,
+    time_window,
+)
 
 
 def create_booking(
@@ -37,6 +44,7 @@ def create_booking(
     window_end: datetime | None = None,
     notes: str = "",
     customer_name: str | None = None,
+    customer_phone: str = "",
     now: datetime | None = None,
 ) -> Booking:
     """A customer requests a job for themselves: a PENDING booking and its first event. Its
@@ -48,6 +56,7 @@ def create_booking(
     address = clean_text(address, "address", max_len=MAX_LENGTHS["address"])
     notes = clean_text(notes, "notes", max_len=MAX_LENGTHS["notes"])
     customer_name = clean_text(customer_name, "customer_name", max_len=MAX_LENGTHS["customer_name"])
+    customer_phone = clean_phone(customer_phone)
     window_start, window_end = time_window(window_start, window_end)
     now = now or utcnow()
     check_window_ahead(window_start, now)
@@ -64,6 +73,7 @@ def create_booking(
             window_start=window_start,
             window_end=window_end,
             notes=notes,
+            customer_phone=customer_phone,
             created_at=now,
             updated_at=now,
         )

@@ -62,7 +62,8 @@ class Lane:
 def get_booking(actor: Actor, booking_id: int) -> Booking:
     """One booking, if the actor may see it."""
     booking = _load(booking_id)
-    require_read(actor, Read.BOOKING, booking.facts)
+    if not can_view(booking.facts, actor):
+        raise NotPermitted(READ_RULES[Read.BOOKING].refusal)
     return booking
 
 
@@ -145,6 +146,19 @@ def provider_queue(actor: Actor, provider_id: int) -> list[Booking]:
             .order_by(in_progress_first, *_soonest_window_first())
         )
     )
+
+
+def provider_history(
+    actor: Actor, provider_id: int, *, cursor: Cursor = FROM_THE_START, per_page: int = 20
+) -> Window:
+    """The jobs a provider completed, the latest finished first, a page at a time. A completed
+    booking changes no more, so its last change is when it was finished."""
+    check_id(provider_id, "provider_id")
+    require_read(actor, Read.FINISHED_JOBS, provider_id)
+    query = sa.select(Booking.id).where(
+        Booking.status == Status.COMPLETED, Booking.provider_id == provider_id
+    )
+    return read_window(query, ARCHIVE_ORDER, cursor, per_page)
 
 
 def customer_bookings(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ...domain.errors import InvalidInput, NotFound
 from ...domain.numbers import LARGEST_ID
-from ...domain.text import has_control_characters, normalize_newlines
+from ...domain.text import MAX_LENGTHS, has_control_characters, normalize_newlines
 
 # The first API created bookings with no service named; they are general jobs.
 DEFAULT_SERVICE = "General service"
@@ -28,6 +28,31 @@ def clean_text(value, field: str, *, max_len: int, required: bool = False) -> st
     if len(value) > max_len:
         raise InvalidInput(f"{field} must be at most {max_len} characters", field=field)
     return value
+
+
+PHONE_CHARACTERS = frozenset("0123456789 +-()")
+PHONE_DIGITS = (6, 20)
+
+
+def clean_phone(value, field: str = "customer_phone") -> str:
+    """An optional phone number as people write them ("+44 (0)20 7946-0018"): digits, spaces
+    and + - ( ), with enough digits to dial and not more than any country uses."""
+    value = clean_text(value, field, max_len=MAX_LENGTHS[field])
+    if not value:
+        return ""
+    digits = sum(ch.isascii() and ch.isdigit() for ch in value)
+    low, high = PHONE_DIGITS
+    if any(ch not in PHONE_CHARACTERS for ch in value) or not low <= digits <= high:
+        raise InvalidInput(
+            f"A phone number has {low} to {high} digits, and nothing else but spaces and + - ( )",
+            field=field,
+        )
+    return value
+
+
+def dial_string(phone: str) -> str:
+    """What a tel: link dials: the number's digits and its leading +, without the spacing."""
+    return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
 def time_window(start: datetime | None, end: datetime | None):
