@@ -71,6 +71,8 @@ READS: list[Read] = [
     Read("timeline (htmx)", "admin", "/admin/bookings/{pending_booking_id}/timeline", HTMX),
     Read("provider queue", "provider", "/provider/"),
     Read("provider queue region", "provider", "/provider/queue"),
+    Read("provider history", "provider", "/provider/history"),
+    Read("provider history oldest", "provider", last_page("/provider/history")),
     Read("customer list", "customer", "/customer/"),
     Read("customer list oldest", "customer", last_page("/customer/")),
     Read("assign picker", "admin", "/admin/bookings/{pending_booking_id}/assign"),

@@ -124,7 +124,14 @@ class Booking(db.Model):
         sa.CheckConstraint(_in("status", Status), name="status_known"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.Index("ix_bookings_status_created_at", "status", "created_at"),
-        sa.Index("ix_bookings_provider_id_status", "provider_id", "status"),
+        # A provider's bookings by status; their finished jobs, the latest first.
+        sa.Index(
+            "ix_bookings_provider_id_status_updated_at_id",
+            "provider_id",
+            "status",
+            "updated_at",
+            "id",
+        ),
         sa.Index("ix_bookings_customer_id_created_at", "customer_id", "created_at"),
         # The archive's order (the latest change first), with and without a status filter, and
         # the failed bookings still on the board.

@@ -2,7 +2,9 @@
 
 A user's display time zone (an IANA name; null: the app's DISPLAY_TIMEZONE). A booking's
 customer phone (optional, shown to its provider as a tap-to-call link). The board's lanes list
-the soonest window first, through (status, window_start, id).
+the soonest window first, through (status, window_start, id). A provider's finished jobs are
+listed the latest first through (provider_id, status, updated_at, id), which also serves every
+look-up of a provider's bookings by status that (provider_id, status) served.
 
 Revision ID: 0006
 Revises: 0005
@@ -31,9 +33,17 @@ def upgrade():
     op.create_index(
         "ix_bookings_status_window_start_id", "bookings", ["status", "window_start", "id"]
     )
+    op.create_index(
+        "ix_bookings_provider_id_status_updated_at_id",
+        "bookings",
+        ["provider_id", "status", "updated_at", "id"],
+    )
+    op.drop_index("ix_bookings_provider_id_status", table_name="bookings")
 
 
 def downgrade():
+    op.create_index("ix_bookings_provider_id_status", "bookings", ["provider_id", "status"])
+    op.drop_index("ix_bookings_provider_id_status_updated_at_id", table_name="bookings")
     op.drop_index("ix_bookings_status_window_start_id", table_name="bookings")
     # SQLite (3.35+) drops a column in place; the triggers do not name these columns.
     op.drop_column("bookings", "customer_phone")
