@@ -90,6 +90,9 @@ class Rule:
     reason_required: bool = False  # the service refuses the action without one
     asks_reason: bool = False  # pages ask for a reason (the API accepts one)
     label: str = ""
+    # What happened, as the customer reads it in their booking's timeline: plain words, no
+    # internal detail (a rejection reads as the search for a provider going on).
+    customer_words: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
 
@@ -104,7 +107,14 @@ _ADMIN_SYSTEM = (R.ADMIN, R.SYSTEM)
 LIFECYCLE: dict[Action, Rule] = {
     rule.action: rule
     for rule in (
-        _rule(Action.CREATE, (), S.PENDING, (R.CUSTOMER,), label="Request"),
+        _rule(
+            Action.CREATE,
+            (),
+            S.PENDING,
+            (R.CUSTOMER,),
+            label="Request",
+            customer_words="Booking requested",
+        ),
         _rule(
             Action.CANCEL,
             (S.PENDING, S.ASSIGNED, S.REJECTED),
@@ -113,6 +123,7 @@ LIFECYCLE: dict[Action, Rule] = {
             relation=Relation.OWNER,
             releases_provider=True,
             label="Cancel booking",
+            customer_words="Cancelled",
             refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
         ),
         _rule(
@@ -123,6 +134,7 @@ LIFECYCLE: dict[Action, Rule] = {
             takes_provider=True,
             checks_availability=True,
             label="Assign",
+            customer_words="Provider assigned",
         ),
         _rule(
             Action.FORCE_ASSIGN,
@@ -133,6 +145,7 @@ LIFECYCLE: dict[Action, Rule] = {
             forced=True,
             asks_reason=True,
             label="Force-assign",
+            customer_words="Provider assigned",
         ),
         _rule(
             Action.ACCEPT,
@@ -141,6 +154,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
             label="Accept",
+            customer_words="Job started",
         ),
         _rule(
             Action.REJECT,
@@ -151,6 +165,7 @@ LIFECYCLE: dict[Action, Rule] = {
             releases_provider=True,
             asks_reason=True,
             label="Reject",
+            customer_words="Looking for another provider",
         ),
         _rule(
             Action.COMPLETE,
@@ -159,6 +174,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
             label="Complete",
+            customer_words="Completed",
         ),
         _rule(
             Action.RETRY,
@@ -167,6 +183,7 @@ LIFECYCLE: dict[Action, Rule] = {
             _ADMIN_SYSTEM,
             releases_provider=True,
             label="Retry",
+            customer_words="Looking for a provider again",
         ),
         _rule(
             Action.FORCE_CANCEL,
@@ -177,6 +194,7 @@ LIFECYCLE: dict[Action, Rule] = {
             forced=True,
             asks_reason=True,
             label="Force-cancel",
+            customer_words="Cancelled",
         ),
         _rule(
             Action.MARK_FAILED,
@@ -187,6 +205,7 @@ LIFECYCLE: dict[Action, Rule] = {
             reason_required=True,
             asks_reason=True,
             label="Mark failed",
+            customer_words="Could not be completed",
         ),
     )
 }

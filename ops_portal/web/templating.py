@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 
+from ..domain.access import SeenEvent, events_seen_by, sees_internal
 from ..domain.lifecycle import (
     LIFECYCLE,
     STATUS_WORDS,
@@ -56,6 +57,8 @@ def register_template_helpers(app: Flask) -> None:
             "STATUS_WORDS": STATUS_WORDS,
             "CONFIRMED_ACTIONS": CONFIRMED_ACTIONS,
             "actions_for": actions_for,
+            "events_seen": events_seen,
+            "sees_internal": lambda: sees_internal(current_actor()),
             "action_url": action_url,
             "timeline_url": timeline_url,
             "card_messages": card_messages,
@@ -69,6 +72,11 @@ def actions_for(booking) -> list[Action]:
     if not current_user.is_authenticated:
         return []
     return allowed_actions(booking.facts, current_actor())
+
+
+def events_seen(booking) -> list[SeenEvent]:
+    """The booking's timeline as the person may see it: the rule the API's events follow too."""
+    return events_seen_by(current_actor(), booking.events)
 
 
 def booking_urls() -> str:
