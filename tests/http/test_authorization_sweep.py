@@ -213,9 +213,14 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         }
     },
     "provider.queue": {"GET": {"-": web("302:login 403      403      200      200      403")}},
-    "provider.queue_items": {"GET": {"-": web("302:login 403   403      200      200      403")}},
+    # Poll regions, htmx-only: the sweep's plain GET is sent on to the page they belong to.
+    "provider.queue_items": {
+        "GET": {"-": web("302:login 403   403  302:/provider/ 302:/provider/ 403")}
+    },
     "admin.board": {"GET": {"-": web("302:login 403      403      403      403      200")}},
-    "admin.board_regions": {"GET": {"-": web("302:login 403    403      403      403      200")}},
+    "admin.board_regions": {
+        "GET": {"-": web("302:login 403    403      403      403  302:/admin/")}
+    },
     "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.booking_detail": {
         "GET": {
@@ -504,6 +509,10 @@ def parse_case(case: str) -> tuple[Action | str | None, str, set[str]]:
     return action, target, modifiers
 
 
+# Regions a page polls: a login's `next` names their page instead.
+FRAGMENT_PAGES = {"/provider/queue": "/provider/", "/admin/board": "/admin/"}
+
+
 def check_answer(response, expected: str, actor: str, path: str, method: str) -> list[str]:
     problems = []
     status, _, where = expected.partition(":")
@@ -516,12 +525,16 @@ def check_answer(response, expected: str, actor: str, path: str, method: str) ->
         if location.path != wanted:
             problems.append(f"redirect to {location.path}, expected {wanted}")
         next_param = parse_qs(location.query).get("next")
-        if next_param and next_param != [path]:
-            problems.append(f"next={next_param}, expected {path}")
+        page = FRAGMENT_PAGES.get(path, path)
+        if next_param and next_param != [page]:
+            problems.append(f"next={next_param}, expected {page}")
     if response.status_code == 401:
         if path.startswith("/api/"):
             if "WWW-Authenticate" not in response.headers:
                 problems.append("401 without WWW-Authenticate")
+        elif method == "POST":  # an action from a page without a session: told in its card
+            if "log in again" not in response.get_data(as_text=True):
+                problems.append("htmx action 401 without the session-ended message")
         elif "HX-Redirect" not in response.headers:
             problems.append("htmx 401 without HX-Redirect")
     body = response.get_data(as_text=True)
