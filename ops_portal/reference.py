@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .domain.access import READ_RULES, Scope
+from .domain.access import EVENT_FIELDS, READ_RULES, Audience, Scope
 from .domain.lifecycle import (
     ACTIVE,
     BOOKING_ACTIONS,
@@ -123,10 +123,44 @@ def actions_by_role_table() -> str:
     return _table(["role", "may take (where the table allows it)"], rows)
 
 
+# An event's fields, in the order the timeline document lists them, and what is withheld on
+# events where the field is someone else's (domain.access.see_event).
+EVENT_FIELD_ORDER = (
+    "id", "booking_id", "created_at", "summary", "reason", "to_status", "by", "provider_id",
+    "action", "from_status", "actor_role", "actor_id", "forced", "source",
+)  # fmt: skip
+WITHHELD = {"reason": "own only", "provider_id": "own only", "by": "in words"}
+
+
+def event_fields_table() -> str:
+    def shown(field: str, audience: Audience) -> str:
+        if field not in EVENT_FIELDS[audience]:
+            return "no"
+        if audience is Audience.DISPATCH:
+            return "yes"
+        return WITHHELD.get(field, "yes")
+
+    rows = [
+        [f"`{field}`", *(shown(field, audience) for audience in Audience)]
+        for field in EVENT_FIELD_ORDER
+    ]
+    return _table(["event field", *(audience.value for audience in Audience)], rows)
+
+
+def customer_words_table() -> str:
+    rows = [[f"`{action}`", LIFECYCLE[action].customer_words] for action in LIFECYCLE]
+    return _table(["action", "a customer reads"], rows)
+
+
 # document -> region name -> what renders it
 GENERATED: dict[str, dict[str, Callable[[], str]]] = {
     "docs/lifecycle.md": {"statuses": status_table, "lifecycle": lifecycle_table},
-    "docs/access.md": {"reads": access_table, "actions": actions_by_role_table},
+    "docs/access.md": {
+        "reads": access_table,
+        "actions": actions_by_role_table,
+        "event-fields": event_fields_table,
+        "customer-words": customer_words_table,
+    },
 }
 _REGION = re.compile(
     r"(<!-- generated: (?P<name>[a-z-]+) \(flask --app ops_portal docs write\) -->\n)"

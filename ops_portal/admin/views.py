@@ -12,7 +12,7 @@ from ..domain.lifecycle import Role, Status
 from ..models import utcnow
 from ..services import bookings, providers
 from ..web.actions import register_booking_actions
-from ..web.gates import gate_blueprint
+from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -63,6 +63,7 @@ def board():
 
 
 @admin.get("/board")
+@fragment_of("admin.board")
 def board_regions():
     """The board's lanes and provider panel, for the page's own polling."""
     return _render_board("admin/_board.html")

@@ -3,14 +3,18 @@ gives, and the booking as it now is when the refusal concerns one the caller may
 
 from __future__ import annotations
 
+from flask import g
+
 from ..domain.errors import DomainError
 from ..http.errors import json_error, status_for
-from .schemas import booking_only
+from .schemas import SeenBooking, booking_only
 
 
 def json_refusal(error: DomainError):
     status = status_for(error)
-    extra = {"booking": booking_only.dump(error.booking)} if error.booking is not None else {}
+    extra = {}
+    if error.booking is not None and "actor" in g:
+        extra["booking"] = booking_only.dump(SeenBooking(error.booking, g.actor))
     if getattr(error, "field", None):
         extra["field"] = error.field
     response = json_error(status, error.code, error.detail, **extra)

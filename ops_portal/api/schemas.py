@@ -6,12 +6,14 @@ from __future__ import annotations
 from functools import cache
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields, post_dump, validate
 
+from ..domain.access import EVENT_FIELDS, Audience, audience_of, events_seen_by
 from ..domain.lifecycle import (
     BOOKING_ACTIONS,
     LIFECYCLE,
     Action,
+    Actor,
     Availability,
     Role,
     Source,
@@ -117,19 +119,59 @@ def action_body(action: Action) -> type[ma.Schema]:
     return ActorFields.from_dict(body, name=name)
 
 
+def for_audience(*audiences: Audience) -> str:
+    return "Given to " + ", ".join(a.value for a in audiences) + " callers."
+
+
+DISPATCH = for_audience(Audience.DISPATCH)
+
+
 class EventSchema(ma.Schema):
+    """An event as the caller may see it: which fields are given to whom is the domain's rule
+    (domain.access.EVENT_FIELDS), the same one the pages' timelines follow."""
+
     id = fields.Integer(required=True)
     booking_id = fields.Integer(required=True)
-    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
-    from_status = fields.String(allow_none=True, validate=validate.OneOf(STATUSES))
-    to_status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    actor_role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    actor_id = fields.Integer(allow_none=True)
-    provider_id = fields.Integer(allow_none=True)
-    reason = fields.String(allow_none=True)
-    forced = fields.Boolean(required=True)
-    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    summary = fields.String(
+        required=True, **described("What happened, in plain words.", example="Provider assigned")
+    )
+    action = fields.String(validate=validate.OneOf(ACTIONS), **described(DISPATCH))
+    from_status = fields.String(
+        allow_none=True, validate=validate.OneOf(STATUSES), **described(DISPATCH)
+    )
+    to_status = fields.String(
+        validate=validate.OneOf(STATUSES),
+        **described(for_audience(Audience.PROVIDER, Audience.DISPATCH)),
+    )
+    by = fields.String(
+        **described(
+            'Who acted: a name for dispatchers; for providers "you", "the customer", '
+            '"another provider" or "dispatch". '
+            + for_audience(Audience.PROVIDER, Audience.DISPATCH)
+        )
+    )
+    actor_role = fields.String(validate=validate.OneOf(ROLES), **described(DISPATCH))
+    actor_id = fields.Integer(allow_none=True, **described(DISPATCH))
+    provider_id = fields.Integer(
+        allow_none=True,
+        **described(
+            "The provider the event concerns; a provider is given only their own, else null. "
+            + for_audience(Audience.PROVIDER, Audience.DISPATCH)
+        ),
+    )
+    reason = fields.String(
+        allow_none=True,
+        **described("Why. Customers and providers are given only their own reasons, else null."),
+    )
+    forced = fields.Boolean(**described(DISPATCH))
+    source = fields.String(validate=validate.OneOf(SOURCES), **described(DISPATCH))
     created_at = fields.DateTime(required=True)
+
+    @post_dump(pass_original=True)
+    def _only_what_the_audience_sees(self, data: dict, event, **kwargs) -> dict:
+        # Anything but a SeenEvent is shown as to the audience that sees least.
+        shown = EVENT_FIELDS[getattr(event, "audience", Audience.CUSTOMER)]
+        return {key: value for key, value in data.items() if key in shown}
 
 
 class BookingSchema(ma.Schema):
@@ -139,7 +181,7 @@ class BookingSchema(ma.Schema):
     customer_name = fields.String(required=True)
     provider_id = fields.Integer(allow_none=True)
     provider_name = fields.Method("_provider_name", allow_none=True, metadata={"type": "string"})
-    assignment_forced = fields.Boolean(required=True)
+    assignment_forced = fields.Boolean(**described(DISPATCH))
     service = fields.String(required=True)
     address = fields.String(required=True)
     window_start = fields.DateTime(allow_none=True)
@@ -154,6 +196,29 @@ class BookingSchema(ma.Schema):
 
     def _provider_name(self, booking) -> str | None:
         return booking.provider.name if booking.provider else None
+
+    @post_dump(pass_original=True)
+    def _internal_flags_for_dispatch(self, data: dict, booking, **kwargs) -> dict:
+        if getattr(booking, "audience", Audience.CUSTOMER) is not Audience.DISPATCH:
+            del data["assignment_forced"]
+        return data
+
+
+class SeenBooking:
+    """A booking as one caller may see it: its events through the domain's event rule, and
+    its internal flags only for dispatchers. Every booking the API answers with is wrapped."""
+
+    def __init__(self, booking, viewer: Actor):
+        self.booking = booking
+        self.viewer = viewer
+        self.audience = audience_of(viewer)
+
+    @property
+    def events(self):
+        return events_seen_by(self.viewer, self.booking.events)
+
+    def __getattr__(self, name: str):
+        return getattr(self.booking, name)
 
 
 class BookingWithEventsSchema(BookingSchema):

@@ -24,6 +24,7 @@ from .schemas import (
     ErrorSchema,
     EventSchema,
     ProviderSchema,
+    SeenBooking,
     action_body,
 )
 
@@ -100,7 +101,7 @@ def authenticate():
 
 
 def _with_etag(booking, status: int = 200, **headers):
-    return booking, status, {"ETag": f'"{booking.version}"', **headers}
+    return SeenBooking(booking, g.actor), status, {"ETag": f'"{booking.version}"', **headers}
 
 
 @api.post("/bookings/", strict_slashes=False)
@@ -214,7 +215,9 @@ def provider_bookings(provider_id: int):
     """A provider's ASSIGNED and IN_PROGRESS bookings
 
     The provider themself, or a dispatcher."""
-    return bookings.provider_queue(g.actor, provider_id)
+    return [
+        SeenBooking(booking, g.actor) for booking in bookings.provider_queue(g.actor, provider_id)
+    ]
 
 
 @api.get("/admin/providers")

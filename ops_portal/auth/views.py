@@ -19,20 +19,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..extensions import limiter
 from ..http.htmx import is_htmx
 from ..services import accounts
-from ..web.gates import home_url
+from ..web.gates import home_url, page_to_return_to
 from .forms import LoginForm
 
 auth = Blueprint("auth", __name__)
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only a local path: no scheme, no host, and not //host or /\\host in disguise."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "\\" in target or any(ord(c) < 32 for c in target):
-        return None
-    return target
 
 
 def _login_failed(response) -> bool:
@@ -61,18 +51,20 @@ def _account_key() -> str:
 )
 def login():
     """Sign in with email and password."""
+    back_to = page_to_return_to(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(home_url(current_user.role))
+        return redirect(back_to or home_url(current_user.role))
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
             session.clear()  # a fresh session: nothing from before the login carries over
             login_user(user, remember=form.remember.data)
-            return redirect(safe_next(request.args.get("next")) or home_url(user.role), 303)
+            return redirect(back_to or home_url(user.role), 303)
         form.password.errors.append("Wrong email or password.")
     status = 400 if request.method == "POST" else 200
-    return render_template("auth/login.html", form=form), status
+    ended = session.pop(SESSION_ENDED, False)
+    return render_template("auth/login.html", form=form, session_ended=ended), status
 
 
 @auth.post("/logout")
@@ -94,12 +86,48 @@ def root():
     return redirect(url_for("auth.login"))
 
 
+# Set when a page's request finds its session gone; the login page then says so, once.
+SESSION_ENDED = "session_ended"
+
+
 def unauthorized():
-    """Anonymous visitors go to the login page; htmx requests get 401 + HX-Redirect."""
-    login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
-    if is_htmx():
+    """Someone not logged in asks for a page or acts (Flask-Login's unauthorized handler).
+
+    A visitor is sent to the login page and back. A request from a page whose session ended
+    (logged out in another tab, expired, account disabled) is told so: an htmx poll leads to
+    the login page, which comes back to the page the person was on (HX-Current-URL), never to
+    the fragment; an htmx action answers the message for the card that was pressed, with a
+    link to log in that comes back to the page."""
+    # A request no visitor sends, or a session cookie whose account no longer lets it in.
+    if is_htmx() or request.method != "GET" or "_user_id" in session:
+        session[SESSION_ENDED] = True
+    else:
+        flash("Please log in to continue.", "message")
+    if not is_htmx():
+        if request.method != "GET":
+            back_to = page_to_return_to(_referrer_path())
+            return redirect(url_for("auth.login", next=back_to), 303)
+        return redirect(url_for("auth.login", next=page_to_return_to(_requested_path())))
+    back_to = page_to_return_to(_path_of(request.headers.get("HX-Current-URL")))
+    login_url = url_for("auth.login", next=back_to or page_to_return_to(_requested_path()))
+    if request.method == "GET":
         return "", 401, {"HX-Redirect": login_url}
-    if request.method != "GET":
-        return redirect(url_for("auth.login"), 303)
-    flash("Please log in to continue.", "message")
-    return redirect(login_url)
+    return render_template("auth/_session_ended.html", login_url=login_url), 401
+
+
+def _path_of(url: str | None) -> str | None:
+    """The local part of a URL of this site (htmx sends whole URLs)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _requested_path() -> str:
+    return request.full_path.rstrip("?")
+
+
+def _referrer_path() -> str | None:
+    return _path_of(request.referrer)

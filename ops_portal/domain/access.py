@@ -8,12 +8,14 @@ provider completed). A role absent from a rule may not read that thing at all (4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from .errors import NotPermitted
-from .lifecycle import Actor, BookingFacts, Role, Status
+from .lifecycle import LIFECYCLE, Action, Actor, BookingFacts, Role, Source, Status
 
 
 class Read(StrEnum):
@@ -110,3 +112,140 @@ def sees_customer_phone(facts: BookingFacts, actor: Actor) -> bool:
     if READ_RULES[Read.DISPATCH_BOARD].scopes.get(actor.role) is Scope.ALL:
         return True
     return actor.role is Role.PROVIDER and facts.provider_id == actor.user_id
+
+
+# ------------------------------------------------------------------------- what of an event
+
+
+class Audience(StrEnum):
+    """Who reads a booking's timeline, as far as what they may see of it goes."""
+
+    CUSTOMER = "customer"
+    PROVIDER = "provider"
+    DISPATCH = "dispatch"  # admins and the system: everything
+
+
+def audience_of(actor: Actor) -> Audience:
+    return {Role.CUSTOMER: Audience.CUSTOMER, Role.PROVIDER: Audience.PROVIDER}.get(
+        actor.role, Audience.DISPATCH
+    )
+
+
+_EVERYONE = frozenset({"id", "booking_id", "summary", "created_at", "reason"})
+
+# What each audience is shown of an event, on pages and in the API alike. A field outside an
+# audience's set is never filled in; inside it, `reason` and `provider_id` are still withheld
+# (None) on events where they are someone else's. Customers read what happened in their words
+# and their own reasons; providers also their job's statuses, who acted ("you", "dispatch", ...)
+# and their own assignment; dispatchers everything, internal reasons and forced flags included.
+EVENT_FIELDS: dict[Audience, frozenset[str]] = {
+    Audience.CUSTOMER: _EVERYONE,
+    Audience.PROVIDER: _EVERYONE | {"to_status", "by", "provider_id"},
+    Audience.DISPATCH: _EVERYONE
+    | {
+        "action",
+        "from_status",
+        "to_status",
+        "by",
+        "actor_role",
+        "actor_id",
+        "provider_id",
+        "provider_name",
+        "forced",
+        "source",
+    },
+}
+
+# Who acted, in a provider's words: never a dispatcher's or another provider's name.
+_BY_FOR_PROVIDER = {
+    Role.CUSTOMER: "the customer",
+    Role.PROVIDER: "another provider",
+    Role.ADMIN: "dispatch",
+    Role.SYSTEM: "dispatch",
+}
+
+
+class Named(Protocol):
+    name: str
+
+
+class EventRecord(Protocol):
+    """An event as stored (models.BookingEvent has these)."""
+
+    id: int
+    booking_id: int
+    action: Action
+    from_status: Status | None
+    to_status: Status
+    actor_role: Role
+    actor_id: int | None
+    provider_id: int | None
+    reason: str | None
+    forced: bool
+    source: Source
+    created_at: datetime
+    actor: Named | None
+    provider: Named | None
+
+
+@dataclass(frozen=True)
+class SeenEvent:
+    """One event as one audience may see it: what it may not see is None."""
+
+    audience: Audience
+    id: int
+    booking_id: int
+    created_at: datetime
+    summary: str  # what happened, in the customer's words
+    reason: str | None = None
+    to_status: Status | None = None
+    by: str | None = None  # who acted, in words this audience may read
+    provider_id: int | None = None
+    action: Action | None = None
+    from_status: Status | None = None
+    actor_role: Role | None = None
+    actor_id: int | None = None
+    provider_name: str | None = None
+    forced: bool | None = None
+    source: Source | None = None
+
+
+def see_event(event: EventRecord, viewer: Actor) -> SeenEvent:
+    """The one rule for what a viewer is shown of an event (the timeline and the API's events
+    both come from here)."""
+    audience = audience_of(viewer)
+    own = viewer.user_id is not None and event.actor_id == viewer.user_id
+    everything = {
+        "id": event.id,
+        "booking_id": event.booking_id,
+        "created_at": event.created_at,
+        "summary": LIFECYCLE[event.action].customer_words,
+        "reason": event.reason,
+        "to_status": event.to_status,
+        "by": event.actor.name if event.actor else "automation",
+        "provider_id": event.provider_id,
+        "action": event.action,
+        "from_status": event.from_status,
+        "actor_role": event.actor_role,
+        "actor_id": event.actor_id,
+        "provider_name": event.provider.name if event.provider else None,
+        "forced": event.forced,
+        "source": event.source,
+    }
+    if audience is not Audience.DISPATCH:
+        if not own:
+            everything["reason"] = None
+        if event.provider_id != viewer.user_id:
+            everything["provider_id"] = None
+        everything["by"] = "you" if own else _BY_FOR_PROVIDER[event.actor_role]
+    shown = EVENT_FIELDS[audience]
+    return SeenEvent(audience, **{k: v for k, v in everything.items() if k in shown})
+
+
+def events_seen_by(viewer: Actor, events: Iterable[EventRecord]) -> list[SeenEvent]:
+    return [see_event(event, viewer) for event in events]
+
+
+def sees_internal(actor: Actor) -> bool:
+    """Forced flags and internal reasons are for dispatchers only."""
+    return audience_of(actor) is Audience.DISPATCH

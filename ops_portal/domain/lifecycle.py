@@ -109,6 +109,9 @@ class Rule:
     reason_presets: tuple[str, ...] = ()
     confirms: bool = False  # pages ask "Yes, …" before sending it: it cannot be undone
     label: str = ""
+    # What happened, as the customer reads it in their booking's timeline: plain words, no
+    # internal detail (a rejection reads as the search for a provider going on).
+    customer_words: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
 
@@ -123,7 +126,14 @@ _ADMIN_SYSTEM = (R.ADMIN, R.SYSTEM)
 LIFECYCLE: dict[Action, Rule] = {
     rule.action: rule
     for rule in (
-        _rule(Action.CREATE, (), S.PENDING, (R.CUSTOMER,), label="Request"),
+        _rule(
+            Action.CREATE,
+            (),
+            S.PENDING,
+            (R.CUSTOMER,),
+            label="Request",
+            customer_words="Booking requested",
+        ),
         _rule(
             Action.CANCEL,
             (S.PENDING, S.ASSIGNED, S.REJECTED),
@@ -134,6 +144,7 @@ LIFECYCLE: dict[Action, Rule] = {
             reason_presets=("Plans changed", "Found someone else", "Booked by mistake"),
             confirms=True,
             label="Cancel booking",
+            customer_words="Cancelled",
             refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
         ),
         _rule(
@@ -144,6 +155,7 @@ LIFECYCLE: dict[Action, Rule] = {
             takes_provider=True,
             checks_availability=True,
             label="Assign",
+            customer_words="Provider assigned",
         ),
         _rule(
             Action.FORCE_ASSIGN,
@@ -155,6 +167,7 @@ LIFECYCLE: dict[Action, Rule] = {
             asks_reason=True,
             confirms=True,
             label="Force-assign",
+            customer_words="Provider assigned",
         ),
         _rule(
             Action.ACCEPT,
@@ -163,6 +176,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
             label="Accept",
+            customer_words="Job started",
         ),
         _rule(
             Action.REJECT,
@@ -173,6 +187,7 @@ LIFECYCLE: dict[Action, Rule] = {
             releases_provider=True,
             asks_reason=True,
             label="Reject",
+            customer_words="Looking for another provider",
         ),
         _rule(
             Action.COMPLETE,
@@ -182,6 +197,7 @@ LIFECYCLE: dict[Action, Rule] = {
             relation=Relation.ASSIGNED,
             confirms=True,
             label="Complete",
+            customer_words="Completed",
         ),
         _rule(
             Action.RETRY,
@@ -190,6 +206,7 @@ LIFECYCLE: dict[Action, Rule] = {
             _ADMIN_SYSTEM,
             releases_provider=True,
             label="Retry",
+            customer_words="Looking for a provider again",
         ),
         _rule(
             Action.FORCE_CANCEL,
@@ -201,6 +218,7 @@ LIFECYCLE: dict[Action, Rule] = {
             asks_reason=True,
             confirms=True,
             label="Force-cancel",
+            customer_words="Cancelled",
         ),
         _rule(
             Action.MARK_FAILED,
@@ -211,6 +229,7 @@ LIFECYCLE: dict[Action, Rule] = {
             reason_required=True,
             asks_reason=True,
             label="Mark failed",
+            customer_words="Could not be completed",
         ),
     )
 }

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
@@ -113,6 +114,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
+        # A form from a page whose session has ended (its token went with the session) is
+        # answered as that: the person is told to log in again, not that the form is forged.
+        if not current_user.is_authenticated and request.endpoint != "auth.login":
+            return current_app.login_manager.unauthorized()
         return error_page(
             "This form has expired or did not come from this site; reload the page and try again.",
             400,

@@ -8,7 +8,7 @@ from flask import Blueprint, g, render_template
 from ..domain.lifecycle import Role
 from ..services import bookings
 from ..web.actions import register_booking_actions
-from ..web.gates import gate_blueprint
+from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
 
 provider = Blueprint("provider", __name__, url_prefix="/provider")
@@ -24,6 +24,7 @@ def queue():
 
 
 @provider.get("/queue")
+@fragment_of("provider.queue")
 def queue_items():
     """The queue alone, for the page's own polling."""
     items = bookings.provider_queue(g.actor, g.actor.user_id)

@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 
-from ..domain.access import sees_customer_phone
+from ..domain.access import SeenEvent, events_seen_by, sees_customer_phone, sees_internal
 from ..domain.lifecycle import (
     LIFECYCLE,
     OWNER_NEXT_STEPS,
@@ -64,6 +64,8 @@ def register_template_helpers(app: Flask) -> None:
             "STATUS_WORDS": STATUS_WORDS,
             "CONFIRMED_ACTIONS": CONFIRMED_ACTIONS,
             "actions_for": actions_for,
+            "events_seen": events_seen,
+            "sees_internal": lambda: sees_internal(current_actor()),
             "action_url": action_url,
             "timeline_url": timeline_url,
             "card_messages": card_messages,
@@ -125,6 +127,11 @@ def next_step(booking) -> str | None:
     if not is_related(booking.facts, current_actor(), Relation.OWNER):
         return None
     return OWNER_NEXT_STEPS.get(booking.status)
+
+
+def events_seen(booking) -> list[SeenEvent]:
+    """The booking's timeline as the person may see it: the rule the API's events follow too."""
+    return events_seen_by(current_actor(), booking.events)
 
 
 def booking_urls() -> str:

@@ -27,6 +27,24 @@
     showAlert("No connection: your last action was not sent. Check the network and try again.");
   });
 
+  // An action from a page whose session ended answers 401 with a message (and a link to log in
+  // that comes back here): it goes where the pressed card shows its errors, not to the alerts.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr.status !== 401 || xhr.getResponseHeader("HX-Redirect")) return;
+    var card = evt.detail.elt && evt.detail.elt.closest ? evt.detail.elt.closest(".card") : null;
+    if (!card) return;
+    var slot = card.querySelector(".card-error");
+    if (!slot) {
+      slot = document.createElement("p");
+      card.insertBefore(slot, card.querySelector(".card-actions"));
+    }
+    evt.detail.shouldSwap = true;
+    evt.detail.isError = false;
+    evt.detail.target = slot;
+    evt.detail.swapOverride = "outerHTML";
+  });
+
   // A poll's answer is a picture of the moment the server drew it. If an action was sent or
   // answered while the poll was out, that picture may predate the action and would undo its
   // card on screen (the booking looks ASSIGNED again after a force-cancel), so it is dropped;

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops_portal.domain.lifecycle import Status
+from ops_portal.domain.lifecycle import LIFECYCLE, Action, Status
 from ops_portal.services import bookings
 from tests.support.api import (
     assert_booking_shape,
@@ -61,24 +61,26 @@ def test_an_allowed_action_answers_the_booking_with_one_new_api_event(
     response = api.post(f"/api/bookings/{booking.id}/{path}", as_=kind, json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     data = response.get_json()
-    assert_booking_shape(data, with_events=True)
+    assert_booking_shape(data, with_events=True, as_=kind)
     assert data["status"] == target
     expected_provider = cast.by_name(provider_after).user_id if provider_after else None
     assert data["provider_id"] == expected_provider
     assert data["version"] == before_version + 1
     assert response.headers["ETag"] == f'"{before_version + 1}"'
     assert len(data["events"]) == before_events + 1
-    event = data["events"][-1]
     action = "force-cancel" if path == "cancel/admin" else path
-    assert event["action"] == action
-    assert (event["from_status"], event["to_status"]) == (start, target)
-    assert (event["actor_role"], event["actor_id"]) == (
+    assert data["events"][-1]["summary"] == LIFECYCLE[Action(action)].customer_words
+    # The event as stored (the answer shows it as the caller may see it)
+    event = bookings.booking_events(cast.admin, booking.id)[-1]
+    assert event.action == action
+    assert (event.from_status, event.to_status) == (start, target)
+    assert (event.actor_role, event.actor_id) == (
         cast.by_name(kind).role,
         cast.by_name(kind).user_id,
     )
-    assert event["source"] == "api"
-    assert event["reason"] == body.get("reason")
-    assert event["forced"] is (action in ("force-assign", "force-cancel"))
+    assert event.source == "api"
+    assert event.reason == body.get("reason")
+    assert event.forced is (action in ("force-assign", "force-cancel"))
     assert booking_state(booking.id)[0] == target
     assert_event_chain(booking.id)
 
@@ -188,8 +190,8 @@ def test_body_actor_fields_that_match_the_token_are_accepted(api, cast, kind, pa
         body = {**body, "actor_id": cast.by_name(body["actor_id"]).user_id}
     response = api.post(f"/api/bookings/{booking.id}/{path}", as_=kind, json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
-    event = response.get_json()["events"][-1]
-    assert (event["actor_role"], event["actor_id"]) == (
+    event = bookings.booking_events(cast.admin, booking.id)[-1]
+    assert (event.actor_role, event.actor_id) == (
         cast.by_name(kind).role,
         cast.by_name(kind).user_id,
     )

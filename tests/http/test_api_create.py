@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ops_portal.services import bookings
 from tests.support.api import (
     assert_booking_shape,
     assert_error,
@@ -30,7 +31,7 @@ def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     data = response.get_json()
-    assert_booking_shape(data, with_events=True)
+    assert_booking_shape(data, with_events=True, as_="owner")
     assert data["status"] == "PENDING"
     assert data["customer_id"] == cast.owner.user_id
     assert data["customer_name"] == "Olive at the door"
@@ -40,13 +41,11 @@ def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
     assert datetime.fromisoformat(data["window_start"]) == datetime.fromisoformat(
         "2031-05-01T07:00:00+00:00"
     )
-    [event] = data["events"]
-    assert (event["action"], event["from_status"], event["to_status"]) == (
-        "create",
-        None,
-        "PENDING",
-    )
-    assert (event["actor_role"], event["actor_id"], event["source"]) == (
+    # A customer reads their booking's events in plain words; the stored event has the facts.
+    assert [(e["summary"], e["reason"]) for e in data["events"]] == [("Booking requested", None)]
+    [event] = bookings.booking_events(cast.admin, data["id"])
+    assert (event.action, event.from_status, event.to_status) == ("create", None, "PENDING")
+    assert (event.actor_role, event.actor_id, event.source) == (
         "CUSTOMER",
         cast.owner.user_id,
         "api",

@@ -222,7 +222,10 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         }
     },
     "provider.queue": {"GET": {"-": web("302:login 403      403      200      200      403")}},
-    "provider.queue_items": {"GET": {"-": web("302:login 403   403      200      200      403")}},
+    # Poll regions, htmx-only: the sweep's plain GET is sent on to the page they belong to.
+    "provider.queue_items": {
+        "GET": {"-": web("302:login 403   403  302:/provider/ 302:/provider/ 403")}
+    },
     "provider.history": {"GET": {"-": web("302:login 403      403      200      200      403")}},
     "provider.booking_detail": {
         "GET": {
@@ -232,7 +235,9 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         }
     },
     "admin.board": {"GET": {"-": web("302:login 403      403      403      403      200")}},
-    "admin.board_regions": {"GET": {"-": web("302:login 403    403      403      403      200")}},
+    "admin.board_regions": {
+        "GET": {"-": web("302:login 403    403      403      403  302:/admin/")}
+    },
     "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.booking_detail": {
         "GET": {
@@ -522,6 +527,10 @@ def parse_case(case: str) -> tuple[Action | str | None, str, set[str]]:
     return action, target, modifiers
 
 
+# Regions a page polls: a login's `next` names their page instead.
+FRAGMENT_PAGES = {"/provider/queue": "/provider/", "/admin/board": "/admin/"}
+
+
 def check_answer(response, expected: str, actor: str, path: str, method: str) -> list[str]:
     problems = []
     status, _, where = expected.partition(":")
@@ -534,12 +543,16 @@ def check_answer(response, expected: str, actor: str, path: str, method: str) ->
         if location.path != wanted:
             problems.append(f"redirect to {location.path}, expected {wanted}")
         next_param = parse_qs(location.query).get("next")
-        if next_param and next_param != [path]:
-            problems.append(f"next={next_param}, expected {path}")
+        page = FRAGMENT_PAGES.get(path, path)
+        if next_param and next_param != [page]:
+            problems.append(f"next={next_param}, expected {page}")
     if response.status_code == 401:
         if path.startswith("/api/"):
             if "WWW-Authenticate" not in response.headers:
                 problems.append("401 without WWW-Authenticate")
+        elif method == "POST":  # an action from a page without a session: told in its card
+            if "log in again" not in response.get_data(as_text=True):
+                problems.append("htmx action 401 without the session-ended message")
         elif "HX-Redirect" not in response.headers:
             problems.append("htmx 401 without HX-Redirect")
     body = response.get_data(as_text=True)
@@ -832,3 +845,129 @@ def test_authorization_sweep(app, people, login):
         problems[:60]
     )
     assert count >= CELL_FLOOR, count
+
+
+# ============================================================ what of a timeline each one reads
+
+# Reasons only dispatchers may read, each a text no page would otherwise contain.
+INTERNAL_REASONS = {
+    "rejection": "Marker-rejection-note-I-only-do-windows",
+    "force-assign": "Marker-force-assign-reason-VIP",
+    "mark-failed": "Marker-mark-failed-reason-no-show",
+    "force-cancel": "Marker-dispatcher-cancel-reason-duplicate",
+}
+OWN_CANCEL_REASON = "Marker-customer-cancel-reason-moved-house"
+# What neither a customer nor a provider may read anywhere: the internal reasons, the forced
+# flag, actor roles (as the timeline and the API name them), a dispatcher's or the other
+# provider's name.
+NEVER_SHOWN_BELOW_DISPATCH = (
+    *INTERNAL_REASONS.values(),
+    "forced",
+    "actor_role",
+    '"admin"',
+    '"system"',
+    "(admin,",
+    "(system,",
+    "(provider,",
+    "(customer,",
+    PERSON["admin"].name,
+    PERSON["other_provider"].name,
+)
+
+
+def history_bookings(people) -> dict[str, int]:
+    """The owner's bookings with internal reasons in their histories: `assigned` is Pat's job now
+    after Quinn rejected it with a note and a dispatcher marked it failed and force-assigned it
+    with reasons; `force-cancelled` a dispatcher cancelled with a reason; `cancelled` the owner
+    cancelled with their own reason."""
+    owner, admin = people.owner, people.admin
+    pat, quinn = people.provider, people.other_provider
+
+    def new() -> int:
+        return bookings.create_booking(owner, service=SERVICES[0], address="1 History Lane").id
+
+    assigned, force_cancelled, cancelled = new(), new(), new()
+    reasons = INTERNAL_REASONS
+    for actor, action, provider, reason in (
+        (admin, Action.FORCE_ASSIGN, quinn, reasons["force-assign"]),
+        (quinn, Action.REJECT, None, reasons["rejection"]),
+        (admin, Action.MARK_FAILED, None, reasons["mark-failed"]),
+        (admin, Action.FORCE_ASSIGN, pat, reasons["force-assign"]),
+    ):
+        provider_id = provider.user_id if provider else None
+        bookings.perform_action(actor, assigned, action, provider_id=provider_id, reason=reason)
+    bookings.perform_action(
+        admin, force_cancelled, Action.FORCE_ASSIGN, provider_id=pat.user_id, reason="x"
+    )
+    bookings.perform_action(
+        admin, force_cancelled, Action.FORCE_CANCEL, reason=reasons["force-cancel"]
+    )
+    bookings.perform_action(owner, cancelled, Action.CANCEL, reason=OWN_CANCEL_REASON)
+    return {"assigned": assigned, "force-cancelled": force_cancelled, "cancelled": cancelled}
+
+
+def readable_answers(app, who: str, client, token: str, booking_ids, provider_id: int):
+    """Every GET the URL map has for this person's blueprint and the API, for each booking (and
+    each action form, and Pat's queue), pages both as a browser and as htmx asks: path -> body."""
+    blueprint = {"owner": "customer.", "provider": "provider."}[who]
+    urls = app.url_map.bind("localhost")
+    answers = {}
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or not rule.endpoint.startswith((blueprint, "api.")):
+            continue
+        if not rule.arguments <= {"booking_id", "action_name", "provider_id"}:
+            continue
+        names = [a.value for a in BOOKING_ACTIONS] if "action_name" in rule.arguments else [None]
+        for booking_id in booking_ids:
+            for name in names:
+                values = {"booking_id": booking_id, "action_name": name}
+                values["provider_id"] = provider_id
+                values = {k: v for k, v in values.items() if k in rule.arguments}
+                path = urls.build(rule.endpoint, values)
+                if rule.endpoint.startswith("api."):
+                    auth = {"Authorization": f"Bearer {token}"}
+                    answers[path] = client.get(path, headers=auth).get_data(as_text=True)
+                else:
+                    answers[path] = client.get(path).get_data(as_text=True)
+                    answers[f"{path} (htmx)"] = client.get(path, headers=HTMX).get_data(
+                        as_text=True
+                    )
+    return answers
+
+
+def leaks(answers: dict[str, str]) -> list[str]:
+    return [
+        f"{path}: shows {text!r}"
+        for path, body in answers.items()
+        for text in NEVER_SHOWN_BELOW_DISPATCH
+        if text.lower() in body.lower()
+    ]
+
+
+def test_customers_and_providers_never_read_internal_reasons_forced_flags_or_roles(
+    app, people, login
+):
+    ids = history_bookings(people)
+    pat = people.provider.user_id
+    tokens = {who: accounts.issue_token(PERSON[who].email) for who in ("owner", "provider")}
+    api_client = app.test_client()
+
+    customer = readable_answers(app, "owner", login("owner"), tokens["owner"], ids.values(), pat)
+    assert len(customer) > 40  # every customer page and API read, for each booking
+    assert not leaks(customer), "\n".join(leaks(customer))
+    # ... and the customer does read what happened, in their words, and their own reason
+    detail = customer[f"/customer/bookings/{ids['assigned']}"]
+    for words in ("Booking requested", "Looking for another provider", "Provider assigned"):
+        assert words in detail
+    assert OWN_CANCEL_REASON in customer[f"/customer/bookings/{ids['cancelled']}"]
+    own_events = api_client.get(
+        f"/api/bookings/{ids['cancelled']}/events",
+        headers={"Authorization": f"Bearer {tokens['owner']}"},
+    ).get_json()
+    assert [e["reason"] for e in own_events] == [None, OWN_CANCEL_REASON]
+
+    provider = readable_answers(
+        app, "provider", login("provider"), tokens["provider"], ids.values(), pat
+    )
+    assert not leaks(provider), "\n".join(leaks(provider))
+    assert "by dispatch" in provider[f"/provider/bookings/{ids['assigned']}/timeline (htmx)"]

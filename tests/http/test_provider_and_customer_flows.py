@@ -248,7 +248,7 @@ def test_a_preset_with_words_of_ones_own_keeps_both(people, login):
     form = Page(client.get("/customer/")).form(booking.id, "cancel")
     press(client, form, confirm=True, reason_preset="Plans changed", reason="Moving house")
     fresh()
-    event = bookings.booking_events(people.owner, booking.id)[-1]
+    event = bookings.booking_events(people.admin, booking.id)[-1]
     assert (event.action, event.reason) == (Action.CANCEL, "Plans changed: Moving house")
 
 

@@ -37,19 +37,25 @@ API_ENDPOINTS = [
 ]
 # A create request the idempotency tests repeat.
 CREATE_BODY = {"service": "Leaking tap", "address": "1 Retry Road"}
-EVENT_KEYS = {
-    "id",
-    "booking_id",
+# An event's keys as each audience is given them: customers read what happened and their own
+# reasons; providers also statuses, who acted and their own assignment; dispatchers everything.
+CUSTOMER_EVENT_KEYS = {"id", "booking_id", "summary", "reason", "created_at"}
+PROVIDER_EVENT_KEYS = CUSTOMER_EVENT_KEYS | {"to_status", "by", "provider_id"}
+EVENT_KEYS = PROVIDER_EVENT_KEYS | {
     "action",
     "from_status",
-    "to_status",
     "actor_role",
     "actor_id",
-    "provider_id",
-    "reason",
     "forced",
     "source",
-    "created_at",
+}
+EVENT_KEYS_FOR = {
+    "owner": CUSTOMER_EVENT_KEYS,
+    "other_customer": CUSTOMER_EVENT_KEYS,
+    "provider": PROVIDER_EVENT_KEYS,
+    "other_provider": PROVIDER_EVENT_KEYS,
+    "admin": EVENT_KEYS,
+    "system": EVENT_KEYS,
 }
 
 
@@ -120,8 +126,10 @@ def assert_aware_iso(value: str) -> datetime:
     return parsed
 
 
-def assert_booking_shape(data: dict, *, with_events: bool) -> None:
+def assert_booking_shape(data: dict, *, with_events: bool, as_: str = "admin") -> None:
+    """The booking's shape as `as_` is given it (a forced assignment is dispatchers' business)."""
     assert set(data) >= BOOKING_KEYS
+    assert ("assignment_forced" in data) == (EVENT_KEYS_FOR[as_] == EVENT_KEYS)
     assert isinstance(data["id"], int) and isinstance(data["version"], int)
     assert isinstance(data["customer_id"], int)
     assert data["provider_id"] is None or isinstance(data["provider_id"], int)
@@ -130,7 +138,7 @@ def assert_booking_shape(data: dict, *, with_events: bool) -> None:
     if with_events:
         assert data["events"], "a single booking carries its events"
         for event in data["events"]:
-            assert set(event) >= EVENT_KEYS
+            assert set(event) == EVENT_KEYS_FOR[as_]
             assert_aware_iso(event["created_at"])
     else:
         assert "events" not in data

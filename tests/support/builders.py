@@ -204,12 +204,15 @@ def count_bookings() -> int:
 
 def event_actions(booking_id: int) -> list[str]:
     """The actions of the booking's events, oldest first."""
+    return event_values(booking_id, BookingEvent.action)
+
+
+def event_values(booking_id: int, column) -> list:
+    """One column of the booking's events (BookingEvent.actor_id, ...), oldest first."""
     db.session.rollback()
     return list(
         db.session.scalars(
-            sa.select(BookingEvent.action)
-            .where(BookingEvent.booking_id == booking_id)
-            .order_by(BookingEvent.id)
+            sa.select(column).where(BookingEvent.booking_id == booking_id).order_by(BookingEvent.id)
         )
     )
 

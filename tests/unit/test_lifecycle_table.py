@@ -110,3 +110,10 @@ def test_visibility_follows_spec_section_4():
     unassigned = BookingFacts(Status.PENDING, OWNER, None)
     visible = {kind for kind, actor in ACTORS.items() if can_view(unassigned, actor)}
     assert visible == {"owner", "admin", "system"}
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_every_action_has_words_a_customer_reads_without_internal_detail(action):
+    words = LIFECYCLE[action].customer_words
+    assert words and words[0].isupper()
+    assert not {"force", "reject", "dispatch", "admin", "system"} & set(words.lower().split())

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from ...domain.access import READ_RULES, Read, can_view, require_read
+from ...domain.access import READ_RULES, Read, SeenEvent, can_view, events_seen_by, require_read
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
 from ...domain.lifecycle import ACTIVE, Actor, Role, Status
 from ...domain.schedule import LATE_AFTER
@@ -77,15 +77,16 @@ def booking_for_card(actor: Actor, booking_id: int) -> Booking:
     return booking
 
 
-def booking_events(actor: Actor, booking_id: int) -> list[BookingEvent]:
-    """A booking's events, oldest first."""
+def booking_events(actor: Actor, booking_id: int) -> list[SeenEvent]:
+    """A booking's events, oldest first, as the actor may see them (domain.access.see_event)."""
     get_booking(actor, booking_id)
-    return list(
+    return events_seen_by(
+        actor,
         db.session.scalars(
             sa.select(BookingEvent)
             .where(BookingEvent.booking_id == booking_id)
             .order_by(BookingEvent.id)
-        )
+        ),
     )
 
 
