@@ -90,6 +90,9 @@ class Rule:
     reason_required: bool = False  # the service refuses the action without one
     asks_reason: bool = False  # pages ask for a reason (the API accepts one)
     label: str = ""
+    # What the action did, after "Booking #12": the confirmation a person sees; "{provider}" is
+    # the booking's provider.
+    done: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
 
@@ -104,7 +107,7 @@ _ADMIN_SYSTEM = (R.ADMIN, R.SYSTEM)
 LIFECYCLE: dict[Action, Rule] = {
     rule.action: rule
     for rule in (
-        _rule(Action.CREATE, (), S.PENDING, (R.CUSTOMER,), label="Request"),
+        _rule(Action.CREATE, (), S.PENDING, (R.CUSTOMER,), label="Request", done="requested"),
         _rule(
             Action.CANCEL,
             (S.PENDING, S.ASSIGNED, S.REJECTED),
@@ -113,6 +116,7 @@ LIFECYCLE: dict[Action, Rule] = {
             relation=Relation.OWNER,
             releases_provider=True,
             label="Cancel booking",
+            done="cancelled",
             refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
         ),
         _rule(
@@ -123,6 +127,7 @@ LIFECYCLE: dict[Action, Rule] = {
             takes_provider=True,
             checks_availability=True,
             label="Assign",
+            done="assigned to {provider}",
         ),
         _rule(
             Action.FORCE_ASSIGN,
@@ -133,6 +138,7 @@ LIFECYCLE: dict[Action, Rule] = {
             forced=True,
             asks_reason=True,
             label="Force-assign",
+            done="force-assigned to {provider}",
         ),
         _rule(
             Action.ACCEPT,
@@ -141,6 +147,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
             label="Accept",
+            done="accepted: the job is in progress",
         ),
         _rule(
             Action.REJECT,
@@ -151,6 +158,7 @@ LIFECYCLE: dict[Action, Rule] = {
             releases_provider=True,
             asks_reason=True,
             label="Reject",
+            done="rejected",
         ),
         _rule(
             Action.COMPLETE,
@@ -159,6 +167,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
             label="Complete",
+            done="completed",
         ),
         _rule(
             Action.RETRY,
@@ -167,6 +176,7 @@ LIFECYCLE: dict[Action, Rule] = {
             _ADMIN_SYSTEM,
             releases_provider=True,
             label="Retry",
+            done="back in the queue, waiting for a provider",
         ),
         _rule(
             Action.FORCE_CANCEL,
@@ -177,6 +187,7 @@ LIFECYCLE: dict[Action, Rule] = {
             forced=True,
             asks_reason=True,
             label="Force-cancel",
+            done="force-cancelled",
         ),
         _rule(
             Action.MARK_FAILED,
@@ -187,12 +198,19 @@ LIFECYCLE: dict[Action, Rule] = {
             reason_required=True,
             asks_reason=True,
             label="Mark failed",
+            done="marked failed",
         ),
     )
 }
 
 # Actions on an existing booking, in the order buttons are shown.
 BOOKING_ACTIONS: tuple[Action, ...] = tuple(a for a in LIFECYCLE if a is not Action.CREATE)
+
+
+def confirmation(action: Action, booking_id: int, provider: str | None) -> str:
+    """What a person is told once the action is done: "Booking #12 assigned to Zoe Zinc"."""
+    return f"Booking #{booking_id} " + LIFECYCLE[action].done.format(provider=provider or "nobody")
+
 
 # Terminal statuses must be dead ends in the table itself, not only by convention.
 assert all(not (rule.sources & TERMINAL) for rule in LIFECYCLE.values())

@@ -15,7 +15,7 @@ from ..domain.lifecycle import (
     Action,
     allowed_actions,
 )
-from .cards import card_messages, orphan_card_messages
+from .cards import card_messages, latest_reason, orphan_card_messages
 from .forms import CONFIRMED_ACTIONS, DANGER_ACTIONS
 from .gates import current_actor, home_url
 from .params import CURSOR_ARGS
@@ -59,6 +59,7 @@ def register_template_helpers(app: Flask) -> None:
             "action_url": action_url,
             "timeline_url": timeline_url,
             "card_messages": card_messages,
+            "latest_reason": latest_reason,
             "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
         }
