@@ -14,7 +14,7 @@ from ..web.actions import register_booking_actions
 from ..web.cards import read_reasons
 from ..web.gates import gate_blueprint
 from ..web.params import cursor_arg
-from ..web.regions import page_regions
+from ..web.regions import page_cards, page_regions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
@@ -37,6 +37,7 @@ def board_oob_regions(_booking, _view_args, query) -> str:
 
 
 register_booking_actions(admin, bookings.get_booking)
+page_cards("admin.board", compact=True)
 
 
 def _render_board(template: str):

@@ -18,17 +18,20 @@ from ..http.idempotency import idempotent
 from ..services import bookings, dispatch
 from .cards import LoadBooking, action_done, action_refused, card_response
 from .forms import ActionForm
-from .regions import page_regions
+from .regions import page_cards, page_regions
 
 
 def register_booking_actions(blueprint: Blueprint, load_booking: LoadBooking) -> None:
     """POST /bookings/<id>/<action> on a role blueprint: one view for every role."""
-    # The booking's own pages (bookings/detail.html) name its status in their heading too.
-    page_regions(
+    # The booking's own pages (bookings/detail.html) show its timeline and name its status in
+    # their heading too.
+    booking_pages = (
         f"{blueprint.name}.booking_detail",
         f"{blueprint.name}.booking_timeline",
         f"{blueprint.name}.booking_action_form",
-    )(booking_page_regions)
+    )
+    page_regions(*booking_pages)(booking_page_regions)
+    page_cards(*booking_pages, timeline_open=True)
 
     @blueprint.get("/bookings/<int:booking_id>/timeline")
     def booking_timeline(booking_id: int):

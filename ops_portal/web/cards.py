@@ -15,7 +15,7 @@ from ..http.errors import status_for
 from ..http.htmx import alert_response, is_htmx
 from ..services import bookings
 from .gates import current_actor, home_url
-from .regions import regions_of_sending_page
+from .regions import cards_of_sending_page, regions_of_sending_page
 
 CARD_MESSAGE_CATEGORY = "card-{}"
 # Loads the booking for the card of the person who acted on it (see services.bookings).
@@ -25,7 +25,9 @@ LoadBooking = Callable[[Actor, int], object]
 def card_response(booking, *, status: int = 200, error: str | None = None, done: str = ""):
     """The booking card for htmx, with the other regions of the sending page that show the
     booking (out of band) and, when an action went through, what it did."""
-    html = render_template("bookings/_card.html", booking=booking, card_error=error)
+    html = render_template(
+        "bookings/_card.html", booking=booking, card_error=error, **cards_of_sending_page()
+    )
     html += regions_of_sending_page(booking)
     if done:
         html += render_template("_confirmation.html", confirmation=done, oob=True)

@@ -16,6 +16,9 @@ from werkzeug.exceptions import HTTPException
 # query arguments) -> HTML of out-of-band elements.
 Regions = Callable[[object, dict, MultiDict], str]
 PAGE_REGIONS: dict[str, Regions] = {}
+# How each page draws its cards (the card partial's flags: `compact`, `timeline_open`), so an
+# action's answer draws the card as the page around it does.
+PAGE_CARDS: dict[str, dict[str, bool]] = {}
 
 
 def page_regions(*endpoints: str) -> Callable[[Regions], Regions]:
@@ -29,18 +32,32 @@ def page_regions(*endpoints: str) -> Callable[[Regions], Regions]:
     return register
 
 
-def regions_of_sending_page(booking) -> str:
-    """The out-of-band regions of the page the action was sent from; none for a page this app
-    does not know (or none named)."""
+def page_cards(*endpoints: str, **flags: bool) -> None:
+    """Registers how the pages at these endpoints draw their cards."""
+    for endpoint in endpoints:
+        PAGE_CARDS[endpoint] = flags
+
+
+def sending_page() -> tuple[str, dict, MultiDict]:
+    """The page the action was sent from: its endpoint ("" for a page this app does not know,
+    or none named), view arguments and query arguments."""
     page = urlsplit(request.headers.get("HX-Current-URL", ""))
     path = page.path.removeprefix(request.script_root) or "/"
     try:
-        endpoint, view_args = current_app.url_map.bind_to_environ(request.environ).match(
-            path, method="GET"
-        )
+        urls = current_app.url_map.bind_to_environ(request.environ)
+        endpoint, view_args = urls.match(path, method="GET")
     except HTTPException:  # not a page of this app, or one that redirects
-        return ""
+        return "", {}, MultiDict()
+    return endpoint, view_args, MultiDict(parse_qsl(page.query, keep_blank_values=True))
+
+
+def regions_of_sending_page(booking) -> str:
+    """The out-of-band regions of the page the action was sent from."""
+    endpoint, view_args, query = sending_page()
     render = PAGE_REGIONS.get(endpoint)
-    if render is None:
-        return ""
-    return render(booking, view_args, MultiDict(parse_qsl(page.query, keep_blank_values=True)))
+    return render(booking, view_args, query) if render else ""
+
+
+def cards_of_sending_page() -> dict[str, bool]:
+    """The card partial's flags on the page the action was sent from."""
+    return PAGE_CARDS.get(sending_page()[0], {})

@@ -4,6 +4,8 @@ keeps an open timeline and a half-typed reason; the customer's list redraws itse
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support.browser import DESKTOP, poll_handled, start_poll
@@ -56,6 +58,7 @@ def test_an_action_on_the_board_is_confirmed_and_keeps_the_focus_on_its_card(jou
     expect(confirmation).to_have_attribute("aria-live", "polite")
     moved = admin.locator(f".lane-assigned #booking-{booking_id}")
     expect(moved).to_be_focused()
+    expect(moved).to_have_class(re.compile(r"\bcard-compact\b"))  # drawn as the board draws it
     journey.shot(admin, "admin-assigned-confirmed")
 
     # On the booking's page the heading follows the card, and nothing is swapped into regions

@@ -563,3 +563,17 @@ def test_opening_the_form_of_an_action_the_booking_has_moved_past_shows_the_card
     assert page.status == 400 and not page.is_fragment
     assert page.card_status(booking) == "FAILED" and "Cannot assign" in page.card_error(booking)
     assert "action-assign" not in page.actions(booking)
+
+
+def test_an_action_answer_draws_the_card_as_the_page_around_it_does(people, login):
+    """Compact on the board, with its timeline open on the booking's page."""
+    admin = login("admin")
+    for url, compact, timeline_open in (
+        ("/admin/", True, False),
+        ("/admin/bookings/{id}", False, True),
+    ):
+        booking = booking_in(people, Status.PENDING).id
+        form = Page(admin.get(url.format(id=booking))).form(booking, "mark-failed")
+        card = Page(press(admin, form, htmx=True, reason="No access")).card(booking)
+        assert ("card-compact" in card.split(">", 1)[0]) == compact, url
+        assert ('<details class="card-timeline" open>' in card) == timeline_open, url
