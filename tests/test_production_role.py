@@ -102,7 +102,7 @@ def test_the_documented_grants_run_the_app_and_keep_the_trail_append_only(app_as
     idempotency.purge_expired()  # the cron job's DELETE works as the app's role
     # Archive search calls the search index's function (migration 0004) as the app's role.
     dispatcher = Actor(Role.ADMIN, admin.id, Source.WEB)
-    assert [b.id for b in bookings.archive(dispatcher, search="cara").items] == [booking_id]
+    assert [b.id for b in bookings.find_bookings(dispatcher, search="cara").items] == [booking_id]
 
     for statement in (
         "UPDATE booking_events SET reason = 'rewritten'",

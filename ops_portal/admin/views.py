@@ -1,19 +1,20 @@
 """Admin pages: the dispatch board (lanes, provider panel), each lane's full list and the
-archive."""
+list of every booking with its search."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request
 
 from ..domain.catalog import SERVICES
+from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role, Status
 from ..models import utcnow
 from ..services import bookings, providers
 from ..web.actions import register_booking_actions
+from ..web.cards import read_reasons
 from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
+from ..web.regions import page_cards, page_regions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 gate_blueprint(admin, Role.ADMIN)
@@ -26,30 +27,28 @@ def board_filter(args) -> bookings.BoardFilter:
     )
 
 
-def board_regions_oob() -> str:
+@page_regions("admin.board")
+def board_oob_regions(_booking, _view_args, query) -> str:
     """What else an action changes on the board: lane counts (of the board as the person has
-    it filtered: htmx names the page it was sent from) and the provider panel."""
-    page = urlsplit(request.headers.get("HX-Current-URL", ""))
-    narrowed = (
-        board_filter({k: v[0] for k, v in parse_qs(page.query).items()})
-        if page.path == url_for("admin.board")
-        else bookings.BoardFilter()
-    )
+    it filtered) and the provider panel."""
     return render_template(
         "admin/_board_oob.html",
-        counts=bookings.lane_counts(g.actor, now=utcnow(), narrowed=narrowed),
+        counts=bookings.lane_counts(g.actor, now=utcnow(), narrowed=board_filter(query)),
         panel=providers.provider_panel(g.actor),
     )
 
 
-register_booking_actions(admin, bookings.get_booking, extras=board_regions_oob)
+register_booking_actions(admin, bookings.get_booking)
+page_cards("admin.board", compact=True)
 
 
 def _render_board(template: str):
     narrowed = board_filter(request.args)
+    lanes = bookings.board_lanes(g.actor, now=utcnow(), narrowed=narrowed)
+    read_reasons(booking for lane in lanes for booking in lane.items)
     return render_template(
         template,
-        lanes=bookings.board_lanes(g.actor, now=utcnow(), narrowed=narrowed),
+        lanes=lanes,
         panel=providers.provider_panel(g.actor),
         narrowed=narrowed,
         services=SERVICES,
@@ -78,22 +77,26 @@ def lane(lane_name: str):
         abort(404)
     narrowed = board_filter(request.args)
     window = bookings.lane(g.actor, status, now=utcnow(), narrowed=narrowed, cursor=cursor_arg())
+    read_reasons(window.items)
     return render_template("admin/lane.html", status=status, window=window, narrowed=narrowed)
 
 
 @admin.get("/archive")
 def archive():
-    """Completed, cancelled and failed bookings: search, filter, pages."""
+    """Every booking, the latest change first: search, status filter, pages."""
     search = request.args.get("q", "")
-    status = request.args.get("status") or None
-    window = bookings.archive(g.actor, search=search, status=status, cursor=cursor_arg())
-    return render_template(
-        "admin/archive.html",
-        window=window,
-        search=search,
-        status=status,
-        statuses=bookings.ARCHIVE_STATUSES,
-    )
+    status = request.args.get("status", "")
+    try:
+        window = bookings.find_bookings(g.actor, search=search, status=status, cursor=cursor_arg())
+    except InvalidInput as refused:
+        if refused.field != "status":
+            raise
+        # Said beside the filter, which keeps what was typed.
+        return render_template(
+            "admin/archive.html", window=None, search=search, status=status, refused=refused
+        ), 400
+    read_reasons(window.items)
+    return render_template("admin/archive.html", window=window, search=search, status=status)
 
 
 @admin.get("/bookings/<int:booking_id>")

@@ -24,6 +24,13 @@ def index():
     return render_template("customer/index.html", window=window)
 
 
+@customer.get("/bookings")
+def bookings_region():
+    """My bookings alone (the same page of them), for the page's own polling."""
+    window = bookings.customer_bookings(g.actor, cursor=cursor_arg())
+    return render_template("customer/_bookings.html", window=window)
+
+
 @customer.route("/bookings/new", methods=["GET", "POST"])
 def new_booking():
     """Request a job; `?again=<id>` starts from an earlier booking of mine."""

@@ -25,7 +25,7 @@ class Read(StrEnum):
     FINISHED_JOBS = "a provider's finished jobs (COMPLETED) and their timelines"
     PROVIDER_LIST = "the provider list with availability"
     DISPATCH_BOARD = "the dispatch board"
-    ARCHIVE = "the archive (completed, cancelled and failed bookings)"
+    EVERY_BOOKING = "every booking (the bookings list and its search)"
 
 
 class Scope(StrEnum):
@@ -69,7 +69,7 @@ READ_RULES: dict[Read, ReadRule] = {
         ),
         ReadRule(Read.PROVIDER_LIST, _DISPATCH, "Only dispatchers see the provider list"),
         ReadRule(Read.DISPATCH_BOARD, _DISPATCH, "Only dispatchers see the dispatch board"),
-        ReadRule(Read.ARCHIVE, _DISPATCH, "Only dispatchers see the archive"),
+        ReadRule(Read.EVERY_BOOKING, _DISPATCH, "Only dispatchers see every booking"),
     )
 }
 

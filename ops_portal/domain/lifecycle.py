@@ -112,6 +112,9 @@ class Rule:
     # What happened, as the customer reads it in their booking's timeline: plain words, no
     # internal detail (a rejection reads as the search for a provider going on).
     customer_words: str = ""
+    # What the action did, after "Booking #12": the confirmation a person sees; "{provider}" is
+    # the booking's provider.
+    done: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
 
@@ -133,6 +136,7 @@ LIFECYCLE: dict[Action, Rule] = {
             (R.CUSTOMER,),
             label="Request",
             customer_words="Booking requested",
+            done="requested",
         ),
         _rule(
             Action.CANCEL,
@@ -145,6 +149,7 @@ LIFECYCLE: dict[Action, Rule] = {
             confirms=True,
             label="Cancel booking",
             customer_words="Cancelled",
+            done="cancelled",
             refusal_hint="a job in progress can only be force-cancelled by a dispatcher",
         ),
         _rule(
@@ -156,6 +161,7 @@ LIFECYCLE: dict[Action, Rule] = {
             checks_availability=True,
             label="Assign",
             customer_words="Provider assigned",
+            done="assigned to {provider}",
         ),
         _rule(
             Action.FORCE_ASSIGN,
@@ -168,6 +174,7 @@ LIFECYCLE: dict[Action, Rule] = {
             confirms=True,
             label="Force-assign",
             customer_words="Provider assigned",
+            done="force-assigned to {provider}",
         ),
         _rule(
             Action.ACCEPT,
@@ -177,6 +184,7 @@ LIFECYCLE: dict[Action, Rule] = {
             relation=Relation.ASSIGNED,
             label="Accept",
             customer_words="Job started",
+            done="accepted: the job is in progress",
         ),
         _rule(
             Action.REJECT,
@@ -188,6 +196,7 @@ LIFECYCLE: dict[Action, Rule] = {
             asks_reason=True,
             label="Reject",
             customer_words="Looking for another provider",
+            done="rejected",
         ),
         _rule(
             Action.COMPLETE,
@@ -198,6 +207,7 @@ LIFECYCLE: dict[Action, Rule] = {
             confirms=True,
             label="Complete",
             customer_words="Completed",
+            done="completed",
         ),
         _rule(
             Action.RETRY,
@@ -207,6 +217,7 @@ LIFECYCLE: dict[Action, Rule] = {
             releases_provider=True,
             label="Retry",
             customer_words="Looking for a provider again",
+            done="back in the queue, waiting for a provider",
         ),
         _rule(
             Action.FORCE_CANCEL,
@@ -219,6 +230,7 @@ LIFECYCLE: dict[Action, Rule] = {
             confirms=True,
             label="Force-cancel",
             customer_words="Cancelled",
+            done="force-cancelled",
         ),
         _rule(
             Action.MARK_FAILED,
@@ -230,12 +242,19 @@ LIFECYCLE: dict[Action, Rule] = {
             asks_reason=True,
             label="Mark failed",
             customer_words="Could not be completed",
+            done="marked failed",
         ),
     )
 }
 
 # Actions on an existing booking, in the order buttons are shown.
 BOOKING_ACTIONS: tuple[Action, ...] = tuple(a for a in LIFECYCLE if a is not Action.CREATE)
+
+
+def confirmation(action: Action, booking_id: int, provider: str | None) -> str:
+    """What a person is told once the action is done: "Booking #12 assigned to Zoe Zinc"."""
+    return f"Booking #{booking_id} " + LIFECYCLE[action].done.format(provider=provider or "nobody")
+
 
 # Terminal statuses must be dead ends in the table itself, not only by convention.
 assert all(not (rule.sources & TERMINAL) for rule in LIFECYCLE.values())

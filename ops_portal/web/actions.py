@@ -16,14 +16,22 @@ from ..http.errors import status_for
 from ..http.htmx import is_htmx
 from ..http.idempotency import idempotent
 from ..services import bookings, dispatch
-from .cards import Extras, LoadBooking, action_done, action_refused, card_response
+from .cards import LoadBooking, action_done, action_refused, card_response
 from .forms import ActionForm
+from .regions import page_cards, page_regions
 
 
-def register_booking_actions(
-    blueprint: Blueprint, load_booking: LoadBooking, extras: Extras | None = None
-) -> None:
+def register_booking_actions(blueprint: Blueprint, load_booking: LoadBooking) -> None:
     """POST /bookings/<id>/<action> on a role blueprint: one view for every role."""
+    # The booking's own pages (bookings/detail.html) show its timeline and name its status in
+    # their heading too.
+    booking_pages = (
+        f"{blueprint.name}.booking_detail",
+        f"{blueprint.name}.booking_timeline",
+        f"{blueprint.name}.booking_action_form",
+    )
+    page_regions(*booking_pages)(booking_page_regions)
+    page_cards(*booking_pages, timeline_open=True)
 
     @blueprint.get("/bookings/<int:booking_id>/timeline")
     def booking_timeline(booking_id: int):
@@ -82,7 +90,14 @@ def register_booking_actions(
             booking = perform_from_form(booking_id, action)
         except DomainError as refusal:  # an answer too: stored with the form's key
             return action_refused(refusal, booking_id, load_booking)
-        return action_done(booking, action, extras)
+        return action_done(booking, action)
+
+
+def booking_page_regions(booking, view_args: dict, _query) -> str:
+    """A booking's page: its heading says the booking's status."""
+    if view_args.get("booking_id") != booking.id:
+        return ""
+    return render_template("bookings/_detail_head.html", booking=booking, oob=True)
 
 
 def action_named(name: str) -> Action:

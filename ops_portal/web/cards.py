@@ -1,47 +1,52 @@
-"""How a booking card answers an action: the card alone for htmx (with the refusal inside it),
+"""How a booking card answers an action: the card for htmx (with the refusal inside it), the
+regions of the page that show the booking too, and what was done in the page's live region;
 or a 303 back to the person's home with the message flashed for that card."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from flask import flash, g, get_flashed_messages, make_response, redirect, render_template
 
 from ..domain.errors import ConflictInFlight, DomainError, StaleBooking
-from ..domain.lifecycle import LIFECYCLE, STATUS_WORDS, Action, Actor
+from ..domain.lifecycle import Action, Actor, confirmation
 from ..http.errors import status_for
 from ..http.htmx import alert_response, is_htmx
-from .gates import home_url
+from ..services import bookings
+from .gates import current_actor, home_url
+from .regions import cards_of_sending_page, regions_of_sending_page
 
 CARD_MESSAGE_CATEGORY = "card-{}"
 # Loads the booking for the card of the person who acted on it (see services.bookings).
 LoadBooking = Callable[[Actor, int], object]
-# Renders what else an action changes on the page (out-of-band regions), appended to the card.
-Extras = Callable[[], str]
 
 
-def card_response(
-    booking, *, status: int = 200, error: str | None = None, extras: Extras | None = None
-):
-    """The booking card alone (plus any out-of-band regions) for htmx."""
-    html = render_template("bookings/_card.html", booking=booking, card_error=error)
-    if extras is not None:
-        html += extras()
+def card_response(booking, *, status: int = 200, error: str | None = None, done: str = ""):
+    """The booking card for htmx, with the other regions of the sending page that show the
+    booking (out of band) and, when an action went through, what it did."""
+    html = render_template(
+        "bookings/_card.html", booking=booking, card_error=error, **cards_of_sending_page()
+    )
+    html += regions_of_sending_page(booking)
+    if done:
+        html += render_template("_confirmation.html", confirmation=done, oob=True)
     return make_response(html, status)
 
 
-def action_done(booking, action: Action, extras: Extras | None):
+def action_done(booking, action: Action):
     """The answer to an action that went through."""
+    done = confirmation(action, booking.id, booking.provider.name if booking.provider else None)
     if is_htmx():
-        response = card_response(booking, extras=extras)
-        # Then let the page redraw its lists, so the card moves to where it now belongs.
-        response.headers["HX-Trigger-After-Settle"] = "bookings-changed"
+        response = card_response(booking, done=done)
+        # Then the page redraws its lists, so the card moves to where it now belongs, and puts
+        # the focus back on the card (or on where it went).
+        acted = {"id": booking.id, "status": booking.status}
+        response.headers["HX-Trigger-After-Settle"] = json.dumps(
+            {"bookings-changed": None, "booking-acted": acted}
+        )
         return response
-    flash(
-        f"Booking #{booking.id}: {LIFECYCLE[action].label.lower()} done — now "
-        f"{STATUS_WORDS[booking.status].lower()}.",
-        "success",
-    )
+    flash(f"{done}.", "success")
     return redirect(home_url(g.actor.role), 303)
 
 
@@ -78,6 +83,21 @@ def refusal_in_words(error: DomainError, booking) -> str:
             "press again (it will not be done twice)."
         )
     return error.detail
+
+
+def read_reasons(shown) -> None:
+    """Reads why each rejected or failed booking of a page's cards is so, once for them all
+    (latest_reason answers from it)."""
+    g.setdefault("latest_reasons", {}).update(bookings.latest_reasons(current_actor(), list(shown)))
+
+
+def latest_reason(booking) -> str | None:
+    """The reason a rejected or failed booking's card shows a dispatcher; a card the page did
+    not read it for (an action's answer, a booking's page) reads its own."""
+    known = g.setdefault("latest_reasons", {})
+    if booking.id not in known:
+        known.update(bookings.latest_reasons(current_actor(), [booking]))
+    return known[booking.id]
 
 
 def card_messages(booking_id: int) -> list[str]:

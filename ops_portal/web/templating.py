@@ -23,7 +23,7 @@ from ..domain.lifecycle import (
 from ..domain.schedule import is_late, waited
 from ..services.bookings import BOARD_LANES
 from ..services.bookings.rules import dial_string
-from .cards import card_messages, orphan_card_messages
+from .cards import card_messages, latest_reason, orphan_card_messages
 from .clock import display_zone, request_now
 from .forms import CONFIRMED_ACTIONS, DANGER_ACTIONS
 from .gates import current_actor, home_url
@@ -69,6 +69,7 @@ def register_template_helpers(app: Flask) -> None:
             "action_url": action_url,
             "timeline_url": timeline_url,
             "card_messages": card_messages,
+            "latest_reason": latest_reason,
             "orphan_card_messages": orphan_card_messages,
             "home_url": home_url,
             "is_late": booking_is_late,

@@ -74,26 +74,100 @@
     }
   });
 
-  // A poll must never wipe out what a person is in the middle of: an open action form, a
-  // focused field, or an error message they have not read yet. An error holds back one poll
-  // only (it stays up for at least a whole interval): holding every poll would freeze the
-  // page, and new work would never appear.
+  // A redraw must never wipe out what a person is in the middle of. A card with an open
+  // timeline or action form, typed text or the focus stays on the page as it is (the very
+  // element, swapped back in for its redrawn copy) while its booking has not changed
+  // (data-version); a card whose booking changed is drawn afresh. An error not yet read holds
+  // back one redraw (it stays up for at least a whole interval, even if its card is to leave
+  // the list), but only one: new work must still appear.
+  var keptCards = null;
+  var keptFocus = null;
+
+  function edited(field) {
+    if (field.type === "hidden") return false;
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.tagName === "SELECT") {
+      return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return field.value !== field.defaultValue;
+  }
+
+  function inUse(card) {
+    return Boolean(card.querySelector("details[open]") || card.contains(document.activeElement) ||
+      Array.prototype.some.call(card.querySelectorAll("input, select, textarea"), edited));
+  }
+
   document.addEventListener("htmx:beforeSwap", function (evt) {
     if (!isPoll(evt.detail)) return;
-    var target = evt.detail.target;
     if (actionsInFlight > 0 || pollSentAt.get(evt.detail.xhr) !== actionEvents) {
       evt.detail.shouldSwap = false;
       return;
     }
-    var busy = target.querySelector("details.action[open]") ||
-      (document.activeElement && target.contains(document.activeElement) &&
-        document.activeElement.matches("input, select, textarea"));
-    var unread = target.querySelectorAll(".card-error:not([data-held-a-poll])");
+    var unread = evt.detail.target.querySelectorAll(".card-error:not([data-held-a-poll])");
     if (unread.length) {
       unread.forEach(function (error) { error.setAttribute("data-held-a-poll", ""); });
-      busy = true;
+      evt.detail.shouldSwap = false;
+      return;
     }
-    if (busy) evt.detail.shouldSwap = false;
+    keptCards = {};
+    evt.detail.target.querySelectorAll("article.card[id]").forEach(function (card) {
+      if (inUse(card)) keptCards[card.id] = card;
+    });
+    var active = document.activeElement;
+    keptFocus = active && active !== document.body && evt.detail.target.contains(active)
+      ? {elt: active, start: active.selectionStart, end: active.selectionEnd} : null;
+  });
+
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!keptCards) return;
+    var kept = keptCards;
+    keptCards = null;
+    Object.keys(kept).forEach(function (id) {
+      var fresh = document.getElementById(id);
+      var card = kept[id];
+      if (!fresh || fresh.getAttribute("data-version") !== card.getAttribute("data-version")) return;
+      fresh.replaceWith(card);
+      htmx.process(card); // the swap let go of its htmx behaviour with the old region
+    });
+    if (keptFocus && document.contains(keptFocus.elt)) {
+      keptFocus.elt.focus({preventScroll: true});
+      if (keptFocus.start != null && keptFocus.elt.setSelectionRange) {
+        try { keptFocus.elt.setSelectionRange(keptFocus.start, keptFocus.end); } catch (e) { /* not a text field */ }
+      }
+    }
+    keptFocus = null;
+    focusActedOn();
+    acted = null; // the redraw after the action has placed the card where it belongs
+  });
+
+  // After an action the focus goes to its card (swapped in place), and after the redraw that
+  // follows to the card where it now is, or to its lane (or the list) when it left the view;
+  // unless the person has moved on to something else meanwhile.
+  var acted = null;
+
+  function focusActedOn() {
+    if (!acted) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && !active.hasAttribute("data-acted-on")) return;
+    var place = document.getElementById("booking-" + acted.id) ||
+      document.getElementById("lane-" + acted.status) || document.querySelector("[data-poll]");
+    if (!place) return;
+    if (!place.hasAttribute("tabindex")) place.setAttribute("tabindex", "-1");
+    place.setAttribute("data-acted-on", "");
+    place.focus();
+  }
+
+  var clearConfirmation = null;
+  document.addEventListener("booking-acted", function (evt) {
+    acted = {id: evt.detail.id, status: evt.detail.status};
+    focusActedOn();
+    // The confirmation stays long enough to read, then leaves the screen (the live region
+    // stays, empty, for the next one).
+    clearTimeout(clearConfirmation);
+    clearConfirmation = setTimeout(function () {
+      var region = document.getElementById("confirmation");
+      if (region) region.textContent = "";
+    }, 10000);
   });
 })();
 

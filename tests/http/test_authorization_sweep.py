@@ -210,6 +210,9 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         },
     },
     "customer.index": {"GET": {"-": web("302:login 200      200      403      403      403")}},
+    "customer.bookings_region": {
+        "GET": {"-": web("302:login 200      200      403      403      403")}
+    },
     "customer.new_booking": {
         "GET": {"-": web("302:login 200      200      403      403      403")},
         "POST": {"-": web("303:login 303:home 303:home 403      403      403")},

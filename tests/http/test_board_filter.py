@@ -70,3 +70,23 @@ def test_a_board_filter_no_booking_could_match_is_a_400_page(people, login):
         page = Page(admin.get("/admin/", query_string=query))
         assert page.status == 400, query
         assert not page.is_fragment
+
+
+def test_rejected_and_failed_cards_show_their_latest_reason_to_dispatchers_only(people, login):
+    rejected = booking_in(people, Status.ASSIGNED).id
+    bookings.perform_action(people.provider, rejected, "reject", reason="I only do windows")
+    failed = booking_in(people, Status.PENDING).id
+    bookings.perform_action(people.admin, failed, "mark-failed", reason="First try")
+    bookings.perform_action(people.admin, failed, "retry")
+    bookings.perform_action(people.admin, failed, "mark-failed", reason="No one covers the area")
+    admin = login("admin")
+
+    for url in ("/admin/", "/admin/archive", f"/admin/bookings/{failed}"):
+        page = Page(admin.get(url))
+        assert "Failed: No one covers the area" in page.text, url
+        reason_line = re.search(r'<p class="card-reason">.*?</p>', page.card(failed)).group(0)
+        assert "First try" not in reason_line  # the latest reason, not the first
+    board = Page(admin.get("/admin/"))
+    assert "Rejected by provider: I only do windows" in board.text
+    owner = Page(login("owner").get("/customer/"))
+    assert "I only do windows" not in owner.html and "No one covers" not in owner.html

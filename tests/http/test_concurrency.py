@@ -173,7 +173,7 @@ def test_the_answer_to_a_success_is_the_state_it_made_even_when_the_next_one_fol
         answer = accepted.json()
         assert (answer["status"], answer["version"]) == (Status.IN_PROGRESS, seen_version + 1), both
         assert accepted.headers["ETag"] == f'"{seen_version + 1}"'
-        assert answer["events"][-1]["action"] == Action.ACCEPT
+        assert answer["events"][-1]["to_status"] == Status.IN_PROGRESS
         answer = completed.json()
         assert (answer["status"], answer["version"]) == (Status.COMPLETED, seen_version + 2), both
         fresh_session()

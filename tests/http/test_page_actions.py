@@ -4,13 +4,16 @@ on; refusals (400 / 403 / 409) shown inside the card, with nothing changed."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import Action, Status
+from ops_portal.domain.lifecycle import LIFECYCLE, Action, Status
 from ops_portal.extensions import db
-from ops_portal.models import BookingEvent
+from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import bookings
+from ops_portal.services.bookings import BOARD_LANES
 from tests.support.builders import assert_event_chain, booking_in, snapshot
 from tests.support.pages import HOME, HTMX, Page, press
 
@@ -82,6 +85,14 @@ EVERY_ACTION = [
 ]
 
 
+def confirmation(booking_id: int, action: str) -> str:
+    """What the person is told: "Booking #12 assigned to Pat Provider", "Booking #12 cancelled"."""
+    booking = db.session.get(Booking, booking_id)
+    db.session.refresh(booking)
+    provider = booking.provider.name if booking.provider else "nobody"
+    return f"Booking #{booking_id} " + LIFECYCLE[Action(action)].done.format(provider=provider)
+
+
 def typed(people, fields: dict) -> dict:
     """The form fields as a person fills them in: provider names become their ids."""
     fields = dict(fields)
@@ -113,15 +124,13 @@ def test_every_action_is_a_real_form_that_works_with_htmx_and_without(
             page = assert_card_fragment(response, booking, 200)
             assert page.card_status(booking) == after
             assert page.card_error(booking) is None
+            assert page.confirmation == confirmation(booking, action)
         else:
             assert response.status_code == 303
             assert response.headers["Location"] == HOME[who]
             assert "HX-Request" in response.headers["Vary"]
             page = Page(client.get(HOME[who]))
-            assert any(
-                level == "success" and f"Booking #{booking}:" in text and "done" in text
-                for level, text in page.alerts
-            ), page.alerts
+            assert ("success", f"{confirmation(booking, action)}.") in page.alerts, page.alerts
         status, version, _, events = snapshot(booking)
         assert (status, version, events) == (after, before[1] + 1, before[3] + 1)
         event = last_event(booking)
@@ -173,7 +182,45 @@ def test_a_provider_answer_and_a_customer_answer_carry_no_board_regions(people, 
     provider = login("provider")
     response = press(provider, Page(provider.get("/provider/")).form(booking, "accept"), htmx=True)
     assert response.status_code == 200
-    assert "hx-swap-oob" not in response.get_data(as_text=True)
+    assert oob_regions(Page(response)) == ["confirmation"]
+
+
+def oob_regions(page: Page) -> list[str]:
+    """The ids of the regions an answer swaps out of band."""
+    return re.findall(r'<[a-z]+ [^>]*?id="([^"]+)"[^>]*hx-swap-oob=', page.html)
+
+
+BOARD_REGIONS = [*(f"lane-count-{status}" for status in BOARD_LANES), "provider-panel"]
+
+
+@pytest.mark.parametrize(
+    "who, url, regions",
+    [
+        ("admin", "/admin/?q=olive", BOARD_REGIONS),
+        ("admin", "/admin/lanes/pending", []),
+        ("admin", "/admin/archive?q=olive", []),
+        ("admin", "/admin/bookings/{id}", ["booking-head"]),
+        ("owner", "/customer/", []),
+        ("owner", "/customer/bookings/{id}", ["booking-head"]),
+    ],
+)
+def test_an_action_answer_carries_exactly_the_regions_of_the_page_it_was_sent_from(
+    people, login, who, url, regions
+):
+    """A region the page lacks is an out-of-band swap without a target: an error in the
+    browser. A booking's page names the status in its heading too, which must not lag."""
+    booking = booking_in(people, Status.PENDING).id
+    client = login(who)
+    action, fields = ("mark-failed", {"reason": "No access"}) if who == "admin" else ("cancel", {})
+    page = Page(client.get(url.format(id=booking)))
+    response = press(client, page.form(booking, action), htmx=True, confirm=True, **fields)
+
+    answer = Page(response)
+    assert answer.status == 200 and answer.card_ids == [booking]
+    assert oob_regions(answer) == [*regions, "confirmation"]
+    if "booking-head" in regions:
+        status = "Failed" if who == "admin" else "Cancelled"
+        assert re.search(rf'id="booking-head".*· {status}</p>', answer.html)
 
 
 # ------------------------------------------------------------------------------ CSRF
@@ -518,3 +565,17 @@ def test_opening_the_form_of_an_action_the_booking_has_moved_past_shows_the_card
     assert page.status == 400 and not page.is_fragment
     assert page.card_status(booking) == "FAILED" and "Cannot assign" in page.card_error(booking)
     assert "action-assign" not in page.actions(booking)
+
+
+def test_an_action_answer_draws_the_card_as_the_page_around_it_does(people, login):
+    """Compact on the board, with its timeline open on the booking's page."""
+    admin = login("admin")
+    for url, compact, timeline_open in (
+        ("/admin/", True, False),
+        ("/admin/bookings/{id}", False, True),
+    ):
+        booking = booking_in(people, Status.PENDING).id
+        form = Page(admin.get(url.format(id=booking))).form(booking, "mark-failed")
+        card = Page(press(admin, form, htmx=True, reason="No access")).card(booking)
+        assert ("card-compact" in card.split(">", 1)[0]) == compact, url
+        assert ('<details class="card-timeline" open>' in card) == timeline_open, url

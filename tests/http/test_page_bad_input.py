@@ -478,8 +478,7 @@ ARCHIVE_QUERIES = {
     "q-121-characters": {"q": "q" * 121},
     "q-100k-characters": {"q": TOO_LARGE},
     "q-huge-booking-number": {"q": "#" + str(10**20)},
-    "status-pending": {"status": "PENDING"},
-    "status-lowercase": {"status": "completed"},
+    "status-unknown": {"status": "DONE"},
 }
 
 

@@ -58,8 +58,8 @@ def test_a_failed_booking_leaves_the_board_a_week_after_it_failed_and_stays_in_t
     assert not on_board(failed.updated_at + FAILED_ON_BOARD + timedelta(seconds=1))
     later = failed.updated_at + timedelta(days=30)
     assert ids(bookings.lane(cast.admin, Status.FAILED, now=later)) == []
-    assert ids(bookings.archive(cast.admin, status="FAILED")) == [failed.id]
-    assert ids(bookings.archive(cast.admin, search=str(failed.id))) == [failed.id]
+    assert ids(bookings.find_bookings(cast.admin, status="FAILED")) == [failed.id]
+    assert ids(bookings.find_bookings(cast.admin, search=str(failed.id))) == [failed.id]
 
 
 def test_a_lane_shows_its_oldest_cards_and_its_own_page_reads_all_of_them(cast):
@@ -106,7 +106,7 @@ def test_only_dispatchers_read_the_board_and_its_lanes(cast):
 
 def test_paging_from_a_booking_that_does_not_exist_is_refused(cast):
     with pytest.raises(InvalidInput, match="No booking 999 to page from"):
-        bookings.archive(cast.admin, cursor=Cursor(after=999))
+        bookings.find_bookings(cast.admin, cursor=Cursor(after=999))
     with pytest.raises(InvalidInput, match="at most one"):
         Cursor(after=1, end=True)
 
@@ -123,9 +123,9 @@ def test_lists_make_as_many_statements_for_500_bookings_as_for_5(cast):
 
     now = utcnow()
     reads = {
-        "archive": lambda: bookings.archive(cast.admin),
-        "archive, oldest": lambda: bookings.archive(cast.admin, cursor=Cursor(end=True)),
-        "archive, search": lambda: bookings.archive(cast.admin, search="olive"),
+        "archive": lambda: bookings.find_bookings(cast.admin),
+        "archive, oldest": lambda: bookings.find_bookings(cast.admin, cursor=Cursor(end=True)),
+        "archive, search": lambda: bookings.find_bookings(cast.admin, search="olive"),
         "lane": lambda: bookings.lane(cast.admin, Status.ASSIGNED, now=now),
         "my bookings": lambda: bookings.customer_bookings(cast.owner),
     }

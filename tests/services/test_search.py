@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from ops_portal.domain.errors import InvalidInput
 from ops_portal.domain.lifecycle import Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking
@@ -224,13 +225,30 @@ def test_changing_a_bookings_text_reindexes_it(catalog):
     assert found("lane") == []
 
 
-def test_the_archive_searches_through_the_index(cast):
-    done = booking_in(cast, Status.COMPLETED)  # by Pat Provider
-    booking_in(cast, Status.PENDING)  # not in the archive
+def found_by(cast, search: str, **options) -> list[int]:
+    return [b.id for b in bookings.find_bookings(cast.admin, search=search, **options).items]
 
-    assert [b.id for b in bookings.archive(cast.admin, search="pat provider").items] == [done.id]
-    assert [b.id for b in bookings.archive(cast.admin, search=f"#{done.id}").items] == [done.id]
-    assert bookings.archive(cast.admin, search="quinn").items == []
+
+def test_a_search_finds_bookings_of_every_status_through_the_index(cast):
+    done = booking_in(cast, Status.COMPLETED)  # by Pat Provider
+    waiting = bookings.create_booking(cast.owner, service="Plumbing", address="4 Mill Lane").id
+    working = booking_in(cast, Status.IN_PROGRESS).id  # Pat Provider's too
+
+    assert found_by(cast, "pat provider") == [working, done.id]
+    assert done.id in found_by(cast, f"#{done.id}")  # and any booking with a 1 in its address
+    assert found_by(cast, "plumbing") == found_by(cast, "4 mill lane") == [waiting]
+    assert waiting in found_by(cast, str(waiting))
+    assert found_by(cast, "pat", status="in_progress") == [working]
+    assert found_by(cast, "quinn") == []
+
+
+def test_an_unknown_status_filter_is_refused_in_a_sentence(cast):
+    with pytest.raises(InvalidInput) as refused:
+        bookings.find_bookings(cast.admin, status="FOO")
+    assert refused.value.detail == (
+        "There is no status “FOO”; choose one of any status, waiting for a provider, provider "
+        "assigned, in progress, completed, rejected by provider, cancelled or failed."
+    )
 
 
 def test_postgres_writes_the_search_text_itself_whatever_an_update_sets(catalog):
@@ -297,20 +315,19 @@ def latest_first(ids: list[int], statuses: tuple[Status, ...]) -> list[int]:
 
 
 @pytest.mark.parametrize("walk_from", [1, 10**9], ids=["walking the order", "sorting matches"])
-def test_the_archive_pages_a_search_alike_however_the_database_reads_it(
+def test_a_search_pages_alike_however_the_database_reads_it(
     shuffled_archive, cast, monkeypatch, walk_from
 ):
-    """On SQLite a page either walks the archive's order checking each booking or sorts the
+    """On SQLite a page either walks the list's order checking each booking or sorts the
     matches (search.WALK_FROM); both must list the same bookings in the same order."""
     monkeypatch.setattr(search, "WALK_FROM", walk_from)
-    finished = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
-    expected = latest_first(shuffled_archive, finished)
-    assert len(expected) == 24
+    expected = latest_first(shuffled_archive, tuple(Status))
+    assert len(expected) == 32
 
     def every_page(**options) -> list[int]:  # following each page's next link
         read, cursor = [], Cursor()
         while True:
-            window = bookings.archive(
+            window = bookings.find_bookings(
                 cast.admin, search="olive", cursor=cursor, per_page=7, **options
             )
             read.extend(b.id for b in window.items)
@@ -319,20 +336,20 @@ def test_the_archive_pages_a_search_alike_however_the_database_reads_it(
             cursor = Cursor(after=window.last_id)
 
     with counted_statements() as sent:
-        first = bookings.archive(cast.admin, search="olive", per_page=7)
+        first = bookings.find_bookings(cast.admin, search="olive", per_page=7)
     walked = any("(+ bookings.id)" in statement for statement in sent)
     assert walked == (walk_from == 1 and db.engine.dialect.name == "sqlite")
-    assert (first.total, first.capped) == (24, False)
+    assert (first.total, first.capped) == (32, False)
 
     assert every_page() == expected
-    oldest = bookings.archive(cast.admin, search="olive", cursor=Cursor(end=True), per_page=7)
+    oldest = bookings.find_bookings(cast.admin, search="olive", cursor=Cursor(end=True), per_page=7)
     assert [b.id for b in oldest.items] == expected[-7:]
     assert not oldest.has_next and oldest.has_previous
-    before = bookings.archive(
+    before = bookings.find_bookings(
         cast.admin, search="olive", cursor=Cursor(before=oldest.first_id), per_page=7
     )
     assert [b.id for b in before.items] == expected[-14:-7]
     cancelled = latest_first(shuffled_archive, (Status.CANCELLED,))
     assert every_page(status="CANCELLED") == cancelled
-    assert bookings.archive(cast.admin, search="olive", status="CANCELLED").total == 8
-    assert bookings.archive(cast.admin, search="oscar nobody").items == []
+    assert bookings.find_bookings(cast.admin, search="olive", status="CANCELLED").total == 8
+    assert bookings.find_bookings(cast.admin, search="oscar nobody").items == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 import html as html_lib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import ClassVar
@@ -136,6 +136,7 @@ class Form:
     checkboxes: dict[str, str] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)  # every field the form offers
     options: dict[str, list[str]] = field(default_factory=dict)  # select -> option values
+    page: str = ""  # the URL of the page the person pressed it on (htmx's HX-Current-URL)
 
 
 class _FormReader(HTMLParser):
@@ -247,10 +248,16 @@ class Page:
         if not matches and link is not None:
             opened = Page(self.response.client.get(link))
             assert opened.status == 200, (link, opened.status, opened.text[:300])
-            return opened.form(booking_id, action)
+            # With htmx the form opens inside the card, on this page.
+            return replace(opened.form(booking_id, action), page=self.url)
         assert len(matches) == 1, f"{len(matches)} forms for {suffix} on the page"
         assert matches[0].card_id == booking_id, "the form is not inside its booking's card"
-        return matches[0]
+        return replace(matches[0], page=self.url)
+
+    @property
+    def url(self) -> str:
+        request = getattr(self.response, "request", None)
+        return request.url if request is not None else ""
 
     @property
     def csrf_token(self) -> str:
@@ -271,6 +278,12 @@ class Page:
                 r'<p class="alert alert-(\w+)"[^>]*>(.*?)</p>', self.html, re.DOTALL
             )
         ]
+
+    @property
+    def confirmation(self) -> str | None:
+        """What the page's live region says the last action did."""
+        found = re.search(r'<p id="confirmation"[^>]*>(.*?)</p>', self.html, re.DOTALL)
+        return _text(found.group(1)) if found else None
 
     def field_error(self, field_id: str) -> str | None:
         found = re.search(rf'<p class="field-error" id="{field_id}-error">(.*?)</p>', self.html)
@@ -303,4 +316,5 @@ def press(client, form: Form, *, htmx: bool = False, confirm: bool = False, **fi
     unknown = set(fields) - form.names
     assert not unknown, f"the form has no {unknown}"
     data = {**form.hidden, **(form.checkboxes if confirm else {}), **fields}
-    return client.post(form.action, data=data, headers=HTMX if htmx else {})
+    headers = {**HTMX, "HX-Current-URL": form.page} if htmx else {}
+    return client.post(form.action, data=data, headers=headers)

@@ -1,4 +1,4 @@
-"""Bookings: the lifecycle actions (every commit) and the reads (board, archive, queue, lists).
+"""Bookings: the lifecycle actions (every commit) and the reads (board, search, queue, lists).
 
 `rules` says what a request may contain, `actions` changes bookings, `queries` reads them; the
 names below are the package's interface, so callers need not know which module holds what."""
@@ -6,40 +6,40 @@ names below are the package's interface, so callers need not know which module h
 from .actions import create_booking, open_action, perform_action
 from .paging import Cursor, Window
 from .queries import (
-    ARCHIVE_STATUSES,
     BOARD_LANES,
     BoardFilter,
     Lane,
-    archive,
     board_lanes,
     booking_events,
     booking_for_card,
     customer_bookings,
+    find_bookings,
     get_booking,
     lane,
     lane_counts,
+    latest_reasons,
     provider_history,
     provider_queue,
 )
 from .rules import DEFAULT_SERVICE
 
 __all__ = [
-    "ARCHIVE_STATUSES",
     "BOARD_LANES",
     "DEFAULT_SERVICE",
     "BoardFilter",
     "Cursor",
     "Lane",
     "Window",
-    "archive",
     "board_lanes",
     "booking_events",
     "booking_for_card",
     "create_booking",
     "customer_bookings",
+    "find_bookings",
     "get_booking",
     "lane",
     "lane_counts",
+    "latest_reasons",
     "open_action",
     "perform_action",
     "provider_history",

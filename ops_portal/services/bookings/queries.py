@@ -1,6 +1,6 @@
 """Reads of bookings: one booking, its events, a provider's queue, a customer's list, the
-dispatch board and the archive. Each asks the read rules (domain.access) first, and none makes
-a query per row."""
+dispatch board and the search of every booking. Each asks the read rules (domain.access) first,
+and none makes a query per row."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from ...domain.access import READ_RULES, Read, SeenEvent, can_view, events_seen_by, require_read
+from ...domain.access import (
+    READ_RULES,
+    Read,
+    SeenEvent,
+    can_view,
+    events_seen_by,
+    may_read,
+    require_read,
+)
 from ...domain.errors import InvalidInput, NotFound, NotPermitted
-from ...domain.lifecycle import ACTIVE, Actor, Role, Status
+from ...domain.lifecycle import ACTIVE, STATUS_WORDS, Actor, Role, Status
 from ...domain.schedule import LATE_AFTER
 from ...extensions import db
 from ...models import Booking, BookingEvent, Provider
@@ -41,12 +49,13 @@ OPEN_LANES = tuple(status for status in BOARD_LANES if status is not Status.FAIL
 FAILED_ON_BOARD = timedelta(days=7)
 # Cards a lane shows on the board; the lane's own page lists all of them.
 PER_LANE = 12
-# Nobody works on these any more: the archive lists them.
-ARCHIVE_STATUSES: tuple[Status, ...] = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
 # The soonest window first; bookings with no window ("any time") after those with one.
 LANE_ORDER = Order((Booking.window_start, Booking.id), descending=False, nulls_last=True)
+# Statuses whose cards tell dispatchers why: the reason given when the booking was last put in
+# one of them (a provider's rejection, a mark-failed).
+EXPLAINED_STATUSES = frozenset({Status.REJECTED, Status.FAILED})
 NEWEST_FIRST = Order((Booking.created_at, Booking.id), descending=True)
-ARCHIVE_ORDER = Order((Booking.updated_at, Booking.id), descending=True)
+LATEST_CHANGE_FIRST = Order((Booking.updated_at, Booking.id), descending=True)
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ def provider_history(
     query = sa.select(Booking.id).where(
         Booking.status == Status.COMPLETED, Booking.provider_id == provider_id
     )
-    return read_window(query, ARCHIVE_ORDER, cursor, per_page)
+    return read_window(query, LATEST_CHANGE_FIRST, cursor, per_page)
 
 
 def customer_bookings(
@@ -293,7 +302,7 @@ def lane(
     return read_window(query, LANE_ORDER, cursor, per_page)
 
 
-def archive(
+def find_bookings(
     actor: Actor,
     *,
     search: str = "",
@@ -301,22 +310,59 @@ def archive(
     cursor: Cursor = FROM_THE_START,
     per_page: int = 20,
 ) -> Window:
-    """Bookings nobody is working on (completed, cancelled, failed), the latest change first,
+    """Every booking, whatever its status unless `status` names one, the latest change first,
     searchable by number and by any word of the customer, the service, the address or the
     provider (services.search)."""
-    require_read(actor, Read.ARCHIVE)
+    require_read(actor, Read.EVERY_BOOKING)
     search = clean_text(search, "search", max_len=120)
-    statuses = ARCHIVE_STATUSES
-    if status:
-        if status not in ARCHIVE_STATUSES:
-            raise InvalidInput(
-                f"status must be one of {', '.join(ARCHIVE_STATUSES)}, got {status!r}"
-            )
-        statuses = (Status(status),)
-    in_archive = Booking.status.in_(statuses)
+    filters = [Booking.status == status_named(status)] if status else []
     if not search:
-        return read_window(sa.select(Booking.id).where(in_archive), ARCHIVE_ORDER, cursor, per_page)
+        return read_window(
+            sa.select(Booking.id).where(*filters), LATEST_CHANGE_FIRST, cursor, per_page
+        )
     # Counted first: how many match decides how the database had best read a page of them.
-    counted = capped_count(matching_ids(search, in_archive), paging.SEARCH_COUNT_CAP)
-    page_query = matching_ids(search, in_archive, in_order_of=counted[0])
-    return read_window(page_query, ARCHIVE_ORDER, cursor, per_page, counted=counted)
+    counted = capped_count(matching_ids(search, *filters), paging.SEARCH_COUNT_CAP)
+    page_query = matching_ids(search, *filters, in_order_of=counted[0])
+    return read_window(page_query, LATEST_CHANGE_FIRST, cursor, per_page, counted=counted)
+
+
+def status_named(name: str) -> Status:
+    """The status a filter names ("FAILED", "failed"), or a sentence listing those there are."""
+    try:
+        return Status(name.strip().upper())
+    except ValueError:
+        choices = [STATUS_WORDS[s].lower() for s in Status]
+        raise InvalidInput(
+            f"There is no status “{name[:40]}”; choose one of any status, "
+            f"{', '.join(choices[:-1])} or {choices[-1]}.",
+            field="status",
+        ) from None
+
+
+# ---------------------------------------------------------------------------------- reasons
+
+
+def latest_reasons(actor: Actor, shown: list[Booking]) -> dict[int, str | None]:
+    """Why each rejected or failed booking of `shown` is where it is, for a dispatcher: the
+    reason given when it last entered its status (None when none was given), in one query for
+    them all. Other bookings, and other people, get None without a query."""
+    reasons: dict[int, str | None] = {booking.id: None for booking in shown}
+    explained = [b.id for b in shown if b.status in EXPLAINED_STATUSES]
+    if not explained or not may_read(actor, Read.DISPATCH_BOARD):
+        return reasons
+    latest = (
+        sa.select(sa.func.max(BookingEvent.id))
+        .where(
+            BookingEvent.booking_id.in_(explained),
+            BookingEvent.to_status.in_(EXPLAINED_STATUSES),
+        )
+        .group_by(BookingEvent.booking_id)
+    )
+    reasons.update(
+        db.session.execute(
+            sa.select(BookingEvent.booking_id, BookingEvent.reason).where(
+                BookingEvent.id.in_(latest)
+            )
+        ).all()
+    )
+    return reasons
