@@ -73,7 +73,9 @@ def test_a_provider_on_a_phone_works_a_job_through_to_its_history(journey):
     done.get_by_role("link", name=f"#{booking['id']}").tap()
     expect(phone.get_by_role("heading", name=f"Booking #{booking['id']}")).to_be_visible()
     events = phone.locator(f"#booking-{booking['id']} .timeline-event strong")
-    expect(events).to_have_text(["Request", "Assign", "Accept", "Complete"])
+    expect(events).to_have_text(
+        ["Booking requested", "Provider assigned", "Job started", "Completed"]
+    )
     journey.shot(phone, "provider-job-page")
 
 
