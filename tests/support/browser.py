@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,16 +198,20 @@ class AxeSweep:
         rule, the elements and where to read about it."""
         if not page.evaluate("() => typeof window.axe === 'object'"):
             page.add_script_tag(path=AXE)
-        results = page.evaluate(
-            """tags => axe.run(document, {
-                runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
-            }).then(r => r.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
-                targets: v.nodes.map(n => n.target.join(" ")),
-                summary: v.nodes.length ? v.nodes[0].failureSummary : "",
-            })))""",
+        page.evaluate(
+            """tags => {
+                window.__axeResults = null;
+                axe.run(document, {
+                    runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+                }).then(r => { window.__axeResults = r.violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+                    targets: v.nodes.map(n => n.target.join(" ")),
+                    summary: v.nodes.length ? v.nodes[0].failureSummary : "",
+                })); });
+            }""",
             AXE_TAGS,
         )
+        results = self._results(page)
         where = page_name(page.url)
         self.checked[where, state] += 1
         for found in results:
@@ -218,6 +223,22 @@ class AxeSweep:
                 f"    {found['summary'].splitlines()[-1].strip() if found['summary'] else ''}\n"
                 f"    {found['url']}"
             )
+
+    @staticmethod
+    def _results(page, within: float = 60) -> list[dict]:
+        """axe-core's answer. axe waits on timers between its rules: on a page whose clock the
+        test has paused (`pause_clock`) they fire only when the clock moves, so it is moved on
+        a millisecond at a time (far less than any poll's interval) until axe has answered."""
+        deadline = time.monotonic() + within
+        waited = 0
+        while (results := page.evaluate("() => window.__axeResults")) is None:
+            assert time.monotonic() < deadline, "axe-core did not answer"
+            waited += 1
+            if waited > 20:  # half a second of real time: the page's clock is not running
+                page.clock.run_for(1)
+            else:
+                page.wait_for_timeout(25)
+        return results
 
     def add(self, other: AxeSweep) -> None:
         self.checked.update(other.checked)
