@@ -39,7 +39,7 @@ def board_oob_regions(_booking, _view_args, query) -> str:
 
 
 register_booking_actions(admin, bookings.get_booking)
-page_cards("admin.board", compact=True)
+page_cards("admin.board", compact=True, card_heading=3)
 
 
 def _render_board(template: str):

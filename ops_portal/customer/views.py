@@ -8,7 +8,7 @@ from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role
 from ..services import bookings
 from ..web.actions import register_booking_actions
-from ..web.gates import gate_blueprint
+from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
 from .forms import NewBookingForm
 
@@ -25,6 +25,7 @@ def index():
 
 
 @customer.get("/bookings")
+@fragment_of("customer.index")
 def bookings_region():
     """My bookings alone (the same page of them), for the page's own polling."""
     window = bookings.customer_bookings(g.actor, cursor=cursor_arg())

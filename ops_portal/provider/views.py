@@ -3,17 +3,21 @@ and the history of jobs finished."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g, render_template, request
 
 from ..domain.lifecycle import Role
+from ..domain.numbers import LARGEST_ID, parse_whole_number
 from ..services import bookings
 from ..web.actions import register_booking_actions
 from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
+from ..web.regions import page_cards
 
 provider = Blueprint("provider", __name__, url_prefix="/provider")
 gate_blueprint(provider, Role.PROVIDER)
 register_booking_actions(provider, bookings.booking_for_card)
+# The queue's cards stand under its sections' headings.
+page_cards("provider.queue", card_heading=3)
 
 
 @provider.get("/")
@@ -26,9 +30,14 @@ def queue():
 @provider.get("/queue")
 @fragment_of("provider.queue")
 def queue_items():
-    """The queue alone, for the page's own polling."""
+    """The queue alone, for the page's own polling; `shown` names the jobs the page showed, so
+    the answer can say in a sentence what changed."""
+    shown = [
+        parse_whole_number(raw, field="shown", ceiling=LARGEST_ID)
+        for raw in request.args.getlist("shown")
+    ]
     items = bookings.provider_queue(g.actor, g.actor.user_id)
-    return render_template("provider/_queue.html", items=items)
+    return render_template("provider/_queue.html", items=items, shown=shown)
 
 
 @provider.get("/bookings/<int:booking_id>")

@@ -42,7 +42,7 @@ def gate_blueprint(blueprint: Blueprint, role: Role) -> None:
 
 
 # Blueprints whose GET routes are pages a person may be sent back to after logging in.
-PAGE_BLUEPRINTS = frozenset({"customer", "provider", "admin"})
+PAGE_BLUEPRINTS = frozenset({"customer", "provider", "admin", "account"})
 
 
 def fragment_of(page_endpoint: str) -> Callable:

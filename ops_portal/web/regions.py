@@ -16,9 +16,9 @@ from werkzeug.exceptions import HTTPException
 # query arguments) -> HTML of out-of-band elements.
 Regions = Callable[[object, dict, MultiDict], str]
 PAGE_REGIONS: dict[str, Regions] = {}
-# How each page draws its cards (the card partial's flags: `compact`, `timeline_open`), so an
-# action's answer draws the card as the page around it does.
-PAGE_CARDS: dict[str, dict[str, bool]] = {}
+# How each page draws its cards (the card partial's options: `compact`, `timeline_open`,
+# `card_heading`), so an action's answer draws the card as the page around it does.
+PAGE_CARDS: dict[str, dict[str, bool | int]] = {}
 
 
 def page_regions(*endpoints: str) -> Callable[[Regions], Regions]:
@@ -32,7 +32,7 @@ def page_regions(*endpoints: str) -> Callable[[Regions], Regions]:
     return register
 
 
-def page_cards(*endpoints: str, **flags: bool) -> None:
+def page_cards(*endpoints: str, **flags: bool | int) -> None:
     """Registers how the pages at these endpoints draw their cards."""
     for endpoint in endpoints:
         PAGE_CARDS[endpoint] = flags
@@ -58,6 +58,6 @@ def regions_of_sending_page(booking) -> str:
     return render(booking, view_args, query) if render else ""
 
 
-def cards_of_sending_page() -> dict[str, bool]:
+def cards_of_sending_page() -> dict[str, bool | int]:
     """The card partial's flags on the page the action was sent from."""
     return PAGE_CARDS.get(sending_page()[0], {})

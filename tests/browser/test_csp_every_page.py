@@ -5,14 +5,23 @@ files), visited by the role that owns them after logging in through the real for
 desktop size; plus the login page and error pages. htmx swaps (polls, action answers with their
 out-of-band regions) are triggered too, as swapped-in HTML is held to the policy as well.
 Violations are collected twice: by a `securitypolicyviolation` listener in every document, and
-from Chromium's console, which reports each one there.
+from Chromium's console, which reports each one there. Its browser contexts keep the policy (the
+other journeys bypass it to add axe-core).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import DESKTOP, PHONE, poll_handled, start_poll
+from tests.support.browser import (
+    DESKTOP,
+    PERSON_FOR_ROLE,
+    ROLES,
+    SIZES,
+    poll_handled,
+    role_page_urls,
+    start_poll,
+)
 
 try:
     from playwright.sync_api import expect
@@ -31,36 +40,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   });
 });
 """
-SIZES = {"phone": PHONE, "desktop": DESKTOP}
-# Each role's pages are the blueprint of its name. The provider comes last: they accept the
-# booking the pages are drawn for, and the others' action forms need it ASSIGNED.
-ROLES = ("admin", "customer", "provider")
-PERSON_FOR_ROLE = {"admin": "admin", "provider": "provider", "customer": "owner"}
-# The other arguments of the role pages: an action whose form the role opens on the booking
-# (which is ASSIGNED to the provider), and a lane of the board.
-PAGE_ARGUMENTS = {
-    "admin": {"action_name": "force-assign", "lane_name": "assigned"},
-    "provider": {"action_name": "reject"},
-    "customer": {"action_name": "cancel"},
-}
-
-
-def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
-    """Every GET page of each role blueprint, id-taking ones filled with a real booking id."""
-    urls = app.url_map.bind("localhost")
-    pages: dict[str, list[str]] = {role: [] for role in ROLES}
-    for rule in app.url_map.iter_rules():
-        # Left out: POST-only routes, static files, /api/* and /health (blueprints of their own),
-        # and auth's pages (the login page is visited anonymously, "/" only redirects).
-        blueprint = rule.endpoint.partition(".")[0]
-        if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
-            continue
-        values = {"booking_id": booking_id, **PAGE_ARGUMENTS[blueprint]}
-        pages[blueprint].append(
-            urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
-        )
-    assert all(pages.values()), pages
-    return pages
 
 
 class ViolationLog:
@@ -127,6 +106,7 @@ def assign_on_board(page, booking_id: int, provider_name: str) -> None:
 
 
 def test_no_page_violates_the_content_security_policy(journey, app, capsys):
+    journey.keep_csp()  # the app's own policy, in every context: no test script may bypass it
     server = journey.server
     log = ViolationLog()
     for_provider = server.booking_for(assign_to="provider")["id"]  # the provider accepts it

@@ -21,6 +21,8 @@ except ImportError:  # the `browser` fixture skips these tests (or fails them wh
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 MIN_TOUCH_TARGET = 44  # px: the smallest height of anything a provider taps
+# The queue's poll, whatever jobs it names as shown (`?shown=…`).
+QUEUE_POLL = re.compile(r"/provider/queue(\?|$)")
 
 
 def book_through_form(journey, page, service: str = "Leaking tap") -> int:
@@ -209,7 +211,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     journey.shot(phone, "provider-queue")
     # The card on the phone must stay as drawn until Accept is pressed: should the queue's
     # 10 s poll come in between, it is answered "nothing new" (204, which htmx does not swap).
-    phone.route("**/provider/queue", lambda route: route.fulfill(status=204))
+    phone.route(QUEUE_POLL, lambda route: route.fulfill(status=204))
 
     # The board's own refresh can be drawn just before an action and arrive just after it: hold
     # one refresh's answer (drawn now) until the force-cancel has been answered, then deliver it.
@@ -269,7 +271,7 @@ def test_provider_accepting_a_booking_cancelled_meanwhile_sees_the_conflict_in_t
     expect(phone.locator("header.topbar")).to_be_visible()
     expect(phone.get_by_role("heading", name="My work queue")).to_be_visible()
     expect(phone.locator(".error-page")).to_have_count(0)
-    phone.unroute("**/provider/queue")
+    phone.unroute(QUEUE_POLL)
     journey.shot(phone, "provider-sees-conflict")
     journey.shot(admin, "admin-board-after-force-cancel")
 

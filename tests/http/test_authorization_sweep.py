@@ -211,7 +211,7 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     },
     "customer.index": {"GET": {"-": web("302:login 200      200      403      403      403")}},
     "customer.bookings_region": {
-        "GET": {"-": web("302:login 200      200      403      403      403")}
+        "GET": {"-": web("302:login 302:/customer/ 302:/customer/ 403 403 403")}
     },
     "customer.new_booking": {
         "GET": {"-": web("302:login 200      200      403      403      403")},
@@ -531,7 +531,11 @@ def parse_case(case: str) -> tuple[Action | str | None, str, set[str]]:
 
 
 # Regions a page polls: a login's `next` names their page instead.
-FRAGMENT_PAGES = {"/provider/queue": "/provider/", "/admin/board": "/admin/"}
+FRAGMENT_PAGES = {
+    "/provider/queue": "/provider/",
+    "/admin/board": "/admin/",
+    "/customer/bookings": "/customer/",
+}
 
 
 def check_answer(response, expected: str, actor: str, path: str, method: str) -> list[str]:

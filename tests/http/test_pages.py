@@ -34,7 +34,11 @@ PAGES = {
     "/admin/bookings/{own}": "admin",
 }
 # Regions a page polls, htmx-only: asked without htmx (or as a login's `next`) they mean their page.
-FRAGMENT_PAGES = {"/provider/queue": "/provider/", "/admin/board": "/admin/"}
+FRAGMENT_PAGES = {
+    "/provider/queue": "/provider/",
+    "/admin/board": "/admin/",
+    "/customer/bookings": "/customer/",
+}
 
 
 @pytest.fixture

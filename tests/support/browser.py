@@ -3,8 +3,14 @@
 Each test gets the backend's server (tests.support.server) on the test's migrated, empty
 database, seeded with everyone in PEOPLE. A `Journey` opens browser contexts for the people in
 it, saves a screenshot of every page they visit at phone and desktop size under
-artifacts/<journey>/<backend>/, and fails the test on any console error, page error or 5xx that
-the journey did not deliberately provoke.
+artifacts/<journey>/<backend>/, checks each of those pictures with axe-core against WCAG 2.2 AA,
+and fails the test on any accessibility violation, console error, page error or 5xx that the
+journey did not deliberately provoke.
+
+axe-core is a test-only asset (tests/support/assets/, from its npm package), added to the page
+as a script: the journey's contexts bypass the app's Content-Security-Policy for that. A test
+that holds the app to its policy asks for a journey that keeps it (`journey.keep_csp()`), and
+then gets no axe checks.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -36,6 +45,14 @@ ARTIFACTS = ROOT / "artifacts"
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
+SIZES = {"phone": PHONE, "desktop": DESKTOP}
+# The narrowest screen a page must fit without scrolling sideways (WCAG 1.4.10, reflow).
+NARROWEST = {"width": 320, "height": 640}
+
+# axe-core, vendored from its npm package with its licence header (MPL-2.0) kept.
+AXE = next((Path(__file__).parent / "assets").glob("axe-core-*.min.js"))
+# WCAG 2.2 AA: the A and AA rules of each version (2.2 added AA rules only, e.g. target size).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 # Chromium's log line for an answer with an error status, e.g. the deliberate 409.
 REFUSAL_LOG = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
@@ -128,6 +145,124 @@ def live_server(app, server) -> LiveServer:
     return LiveServer(server.base_url, cast)
 
 
+# ------------------------------------------------------------------------------ the pages
+
+# Each role's pages are the blueprint of its name. The provider comes last: they accept the
+# booking the pages are drawn for, and the others' action forms need it ASSIGNED.
+ROLES = ("admin", "customer", "provider")
+PERSON_FOR_ROLE = {"admin": "admin", "provider": "provider", "customer": "owner"}
+# The other arguments of the role pages: an action whose form the role opens on the booking
+# (which is ASSIGNED to the provider), and a lane of the board.
+PAGE_ARGUMENTS = {
+    "admin": {"action_name": "force-assign", "lane_name": "assigned"},
+    "provider": {"action_name": "reject"},
+    "customer": {"action_name": "cancel"},
+}
+
+
+def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
+    """Every GET page of each role blueprint, id-taking ones filled with a real booking id."""
+    urls = app.url_map.bind("localhost")
+    pages: dict[str, list[str]] = {role: [] for role in ROLES}
+    for rule in app.url_map.iter_rules():
+        # Left out: POST-only routes, static files, /api/* and /health (blueprints of their own),
+        # and auth's pages (the login page is visited anonymously, "/" only redirects).
+        blueprint = rule.endpoint.partition(".")[0]
+        if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
+            continue
+        values = {"booking_id": booking_id, **PAGE_ARGUMENTS[blueprint]}
+        pages[blueprint].append(
+            urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+        )
+    assert all(pages.values()), pages
+    return pages
+
+
+# ------------------------------------------------------------------------------ axe-core
+
+
+def page_name(url: str) -> str:
+    """The page a URL shows, whichever booking or lane it is of: `/customer/bookings/<id>`."""
+    return re.sub(r"/\d+(?=/|$)", "/<id>", urlsplit(url).path)
+
+
+@dataclass
+class AxeSweep:
+    """Every page state a journey checked with axe-core, at each size, and what it found."""
+
+    checked: Counter = field(default_factory=Counter)  # (page, state) -> sizes checked
+    violations: list[str] = field(default_factory=list)
+
+    def check(self, page, state: str, size_name: str) -> None:
+        """Run axe-core on the page as it is now; each violation becomes a line that names the
+        rule, the elements and where to read about it."""
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.add_script_tag(path=AXE)
+        page.evaluate(
+            """tags => {
+                window.__axeResults = null;
+                axe.run(document, {
+                    runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+                }).then(r => { window.__axeResults = r.violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+                    targets: v.nodes.map(n => n.target.join(" ")),
+                    summary: v.nodes.length ? v.nodes[0].failureSummary : "",
+                })); });
+            }""",
+            AXE_TAGS,
+        )
+        results = self._results(page)
+        where = page_name(page.url)
+        self.checked[where, state] += 1
+        for found in results:
+            targets = ", ".join(found["targets"][:5])
+            more = len(found["targets"]) - 5
+            self.violations.append(
+                f"axe {found['id']} ({found['impact']}) on {where} [{state}, {size_name}]: "
+                f"{found['help']} — {targets}{f' and {more} more' if more > 0 else ''}\n"
+                f"    {found['summary'].splitlines()[-1].strip() if found['summary'] else ''}\n"
+                f"    {found['url']}"
+            )
+
+    @staticmethod
+    def _results(page, within: float = 60) -> list[dict]:
+        """axe-core's answer. axe waits on timers between its rules: on a page whose clock the
+        test has paused (`pause_clock`) they fire only when the clock moves, so it is moved on
+        a millisecond at a time (far less than any poll's interval) until axe has answered."""
+        deadline = time.monotonic() + within
+        waited = 0
+        while (results := page.evaluate("() => window.__axeResults")) is None:
+            assert time.monotonic() < deadline, "axe-core did not answer"
+            waited += 1
+            if waited > 20:  # half a second of real time: the page's clock is not running
+                page.clock.run_for(1)
+            else:
+                page.wait_for_timeout(25)
+        return results
+
+    def add(self, other: AxeSweep) -> None:
+        self.checked.update(other.checked)
+        self.violations.extend(other.violations)
+
+    def summary(self) -> str:
+        pages = {where for where, _ in self.checked}
+        runs = sum(self.checked.values())
+        return (
+            f"axe-core {AXE.name.removeprefix('axe-core-').removesuffix('.min.js')} "
+            f"({', '.join(AXE_TAGS)}): {len(pages)} pages in {len(self.checked)} page states "
+            f"× {len(SIZES)} sizes = {runs} checks, {len(self.violations)} violations"
+        )
+
+
+# The whole session's checks, summed over its journeys for the closing summary.
+SESSION_SWEEP = AxeSweep()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SESSION_SWEEP.checked:
+        terminalreporter.write_line(SESSION_SWEEP.summary())
+
+
 # ------------------------------------------------------------------------------ journeys
 
 
@@ -143,6 +278,13 @@ class Journey:
     problems: list[str] = field(default_factory=list)
     allowed_statuses: set[int] = field(default_factory=set)
     contexts: list = field(default_factory=list)
+    axe: AxeSweep | None = field(default_factory=AxeSweep)
+
+    def keep_csp(self) -> None:
+        """Open the journey's pages under the app's own Content-Security-Policy, which the
+        axe-core script would break: such a journey checks no accessibility."""
+        assert not self.contexts, "keep_csp() comes before the journey opens any page"
+        self.axe = None
 
     def open(self, who: str, *, phone: bool = False):
         """A page for one of the people; `phone` gives a 390×844 touch viewport."""
@@ -151,7 +293,9 @@ class Journey:
             if phone
             else {"viewport": DESKTOP}
         )
-        context = self.browser.new_context(base_url=self.server.url, **options)
+        context = self.browser.new_context(
+            base_url=self.server.url, bypass_csp=self.axe is not None, **options
+        )
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         page = context.new_page()
@@ -178,10 +322,18 @@ class Journey:
         self.allowed_statuses.add(status)
 
     def shot(self, page, step: str) -> None:
-        """Save the page at phone and desktop size, ending at the page's own size."""
+        """Save the page at phone and desktop size, ending at the page's own size, and check
+        it with axe-core at each; first, check that it fits a 320 px wide screen."""
         self.shots += 1
         own = page.viewport_size
-        sizes = sorted((("phone", PHONE), ("desktop", DESKTOP)), key=lambda item: item[1] == own)
+        page.set_viewport_size(NARROWEST)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        if width > NARROWEST["width"]:
+            self.problems.append(
+                f"{page_name(page.url)} [{step}] is {width} px wide at {NARROWEST['width']} px: "
+                f"it scrolls sideways ({self.widest_elements(page)})"
+            )
+        sizes = sorted(SIZES.items(), key=lambda item: item[1] == own)
         for size_name, size in sizes:
             if page.viewport_size != size:
                 page.set_viewport_size(size)
@@ -191,6 +343,20 @@ class Journey:
                 animations="disabled",
                 caret="hide",
             )
+            if self.axe is not None:
+                self.axe.check(page, step, size_name)
+
+    @staticmethod
+    def widest_elements(page) -> str:
+        """The elements that reach past the right edge, innermost first, for the message."""
+        return page.evaluate(
+            """() => [...document.querySelectorAll("body *")]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .reverse().slice(0, 4)
+                .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                     + (e.classList.length ? "." + [...e.classList].join(".") : ""))
+                .join(", ")"""
+        )
 
     def _console(self, who: str, msg) -> None:
         if msg.type != "error":
@@ -224,7 +390,12 @@ def journey(request, browser, live_server, database_url):
         yield journey
     finally:
         journey.close()
-    assert not journey.problems, "the browser reported problems:\n" + "\n".join(journey.problems)
+    problems = list(journey.problems)
+    if journey.axe is not None:
+        SESSION_SWEEP.add(journey.axe)
+        problems.extend(journey.axe.violations)
+        print(journey.axe.summary())
+    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------ polls
