@@ -38,6 +38,13 @@ ASSIGNEE_STATUS_WORDS = {
     Status.ASSIGNED: "New job — accept or reject",
 }
 
+# What a status says to the customer who owns the booking, where it differs: a provider's
+# rejection is none of their business, only that another is being found.
+OWNER_STATUS_WORDS = {
+    **STATUS_WORDS,
+    Status.REJECTED: "Finding another provider",
+}
+
 # What happens next, told to the customer who owns a booking in this status; their card offers
 # to request the same job again beside it.
 OWNER_NEXT_STEPS = {
@@ -312,7 +319,10 @@ def allowed_actions(facts: BookingFacts, actor: Actor) -> list[Action]:
 
 def status_words(facts: BookingFacts, actor: Actor) -> str:
     """What the booking's status says to this actor: its provider reads their own job's status
-    as a call to act, everyone else as what it is."""
+    as a call to act, its customer without what is internal to dispatch, everyone else as what
+    it is."""
     if is_related(facts, actor, Relation.ASSIGNED):
         return ASSIGNEE_STATUS_WORDS[facts.status]
+    if is_related(facts, actor, Relation.OWNER):
+        return OWNER_STATUS_WORDS[facts.status]
     return STATUS_WORDS[facts.status]

@@ -74,6 +74,17 @@ def test_a_providers_own_new_job_asks_them_to_accept_or_reject(people, login):
     assert "New job" not in admin_card and "Provider assigned" in admin_card
 
 
+def test_a_rejected_booking_reads_to_its_customer_as_another_provider_being_found(people, login):
+    booking = booking_in(people, Status.REJECTED)
+    customer_card = Page(login("owner").get("/customer/")).card(booking.id)
+    detail = Page(login("owner").get(f"/customer/bookings/{booking.id}")).text
+    admin_card = Page(login("admin").get(f"/admin/bookings/{booking.id}")).card(booking.id)
+
+    assert "Finding another provider" in customer_card and "Finding another provider" in detail
+    assert "Rejected" not in customer_card and "Rejected" not in detail
+    assert "Rejected by provider" in admin_card
+
+
 def test_once_accepted_the_job_reads_in_progress_to_its_provider(people, login):
     booking = booking_in(people, Status.IN_PROGRESS)
     card = Page(login("provider").get("/provider/")).card(booking.id)
