@@ -207,6 +207,13 @@ def test_the_bookings_list_holds_every_booking_latest_change_first_twenty_a_page
     assert listed(admin, status="IN_PROGRESS").card_ids == archive["open"][2:]
 
 
+def test_a_list_of_one_counts_it_in_the_singular(people, login):
+    bulk_bookings(people, [Status.COMPLETED])
+    assert listed(login("admin")).text.endswith(" 1 booking")
+    bulk_bookings(people, [Status.COMPLETED])
+    assert listed(login("admin")).text.endswith(" 2 bookings")
+
+
 def test_a_count_past_its_cap_is_shown_as_the_cap_plus(people, login, monkeypatch):
     """Counting stops at the cap: 10,000 for a list, 1,000 for a search (here lowered, so the
     test needs only a few rows)."""
