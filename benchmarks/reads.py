@@ -56,7 +56,7 @@ def last_page(path: str) -> Callable[[requests.Session, dict], str]:
 
 READS: list[Read] = [
     Read("board", "admin", "/admin/"),
-    Read("board region", "admin", "/admin/board"),
+    Read("board region", "admin", "/admin/board", HTMX),
     Read("board search", "admin", "/admin/?q=Plumbing"),
     Read("board service", "admin", "/admin/?service=Plumbing"),
     Read("lane full list", "admin", "/admin/lanes/pending"),
@@ -70,7 +70,7 @@ READS: list[Read] = [
     Read("booking (customer)", "customer", "/customer/bookings/{pending_booking_id}"),
     Read("timeline (htmx)", "admin", "/admin/bookings/{pending_booking_id}/timeline", HTMX),
     Read("provider queue", "provider", "/provider/"),
-    Read("provider queue region", "provider", "/provider/queue"),
+    Read("provider queue region", "provider", "/provider/queue", HTMX),
     Read("provider history", "provider", "/provider/history"),
     Read("provider history oldest", "provider", last_page("/provider/history")),
     Read("customer list", "customer", "/customer/"),

@@ -43,3 +43,20 @@ def test_a_document_that_disagrees_with_the_table_is_found_stale_and_rewritten(t
     assert written.exit_code == 0 and "rewrote docs/lifecycle.md" in written.output
     assert lifecycle.read_text() == truth
     assert CliRunner().invoke(check_docs, ["--root", str(tmp_path)]).exit_code == 0
+
+
+def test_the_wheel_packages_every_python_package_of_the_app():
+    """pyproject lists the packages explicitly: a new one left out installs an app that cannot
+    import itself."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for init in (root / "ops_portal").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
