@@ -108,6 +108,9 @@ class Provider(db.Model):
     id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     # An inactive provider keeps their history but can no longer be assigned work.
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    # Off duty: not offered work (a dispatcher may still force-assign). Each change is recorded
+    # in provider_duty_events.
+    on_duty: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
     # "unnested": joined from a booking or an event (an outer join), the user is one more LEFT
     # OUTER JOIN, not a nested "(providers JOIN users)", which SQLite builds in full for every
     # query that loads a booking.
@@ -164,6 +167,8 @@ class Booking(db.Model):
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # While ASSIGNED: when the provider's offer lapses unless they accept or reject it first.
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Optional; shown to the booking's provider as a tap-to-call link.
     customer_phone: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
     version: Mapped[int] = mapped_column(default=1)
@@ -216,6 +221,48 @@ class BookingEvent(db.Model):
     booking: Mapped[Booking] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship(lazy="joined")
     provider: Mapped[Provider | None] = relationship(lazy="joined")
+
+
+class ProviderService(db.Model):
+    """A service (a name from the catalog) that a provider does."""
+
+    __tablename__ = "provider_services"
+    __table_args__ = (sa.Index("ix_provider_services_service", "service"),)
+
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"), primary_key=True)
+    service: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+
+
+class ProviderDutyEvent(db.Model):
+    """A provider going on or off duty: who, when and why. Append-only, as booking events are."""
+
+    __tablename__ = "provider_duty_events"
+    __table_args__ = (
+        sa.CheckConstraint(_in("actor_role", Role), name="actor_role_known"),
+        sa.CheckConstraint(_in("source", Source), name="source_known"),
+        sa.Index("ix_provider_duty_events_provider_id_id", "provider_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"))
+    on_duty: Mapped[bool] = mapped_column(sa.Boolean)
+    actor_role: Mapped[Role] = mapped_column(enum_type(Role))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    source: Mapped[Source] = mapped_column(enum_type(Source, length=8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DispatchSettings(db.Model):
+    """The one row of settings every process of the app reads: whether automation is paused."""
+
+    __tablename__ = "dispatch_settings"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    paused: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    changed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

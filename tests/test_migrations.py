@@ -39,6 +39,11 @@ APPEND_ONLY_TRIGGERS = {
         "bookings_no_truncate",
     },
 }
+# Migration 0007's guards of the duty log.
+DUTY_TRIGGERS = {
+    "sqlite": {"provider_duty_events_no_update", "provider_duty_events_no_delete"},
+    "postgresql": {"provider_duty_events_no_change", "provider_duty_events_no_truncate"},
+}
 # The search index of migration 0004: SQLite's FTS5 table (with the shadow tables FTS5 makes for
 # it) and the triggers that keep it in step; PostgreSQL's folded search text of each booking,
 # its trigram index, and the functions and triggers that write it.
@@ -406,3 +411,39 @@ def test_upgrading_from_0003_indexes_the_bookings_already_there_and_downgrading_
         | {"id": 3, "status": "PENDING", "service": "Tiling"}
         | {"version": 1, "updated_at": now},
     )
+
+
+def test_0007_records_lapsed_offers_keeps_the_event_guards_and_guards_the_duty_log(
+    migration_app,
+):
+    upgrade(revision="0006")
+    _seed_old_rows()
+    columns = {table: _columns(table) for table in ("users", "bookings", "booking_events")}
+    before = {table: _rows(table) for table in columns}
+
+    upgrade(revision="0007")
+
+    assert {table: _rows(table, columns[table]) for table in before} == before
+    dialect = db.engine.dialect.name
+    assert APPEND_ONLY_TRIGGERS[dialect] | DUTY_TRIGGERS[dialect] <= triggers()
+    now = datetime.now(UTC)
+    lapse = {"booking_id": 1, "source": "system", "created_at": now, "actor_role": "SYSTEM"}
+    _insert(
+        "booking_events",
+        lapse | {"action": "expire-offer", "from_status": "ASSIGNED", "to_status": "REJECTED"},
+    )
+    _insert(
+        "provider_duty_events",
+        {"provider_id": 2, "on_duty": False, "actor_role": "PROVIDER", "actor_id": 2}
+        | {"reason": "Lunch", "source": "web", "created_at": now},
+    )
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT on_duty FROM providers").scalar() in (True, 1)
+        assert conn.exec_driver_sql("SELECT paused FROM dispatch_settings").scalar() in (False, 0)
+        for table in ("booking_events", "provider_duty_events"):
+            with pytest.raises(sa.exc.DBAPIError, match=r"append-only|not allowed"):
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+            conn.rollback()
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.exec_driver_sql("INSERT INTO dispatch_settings (id, paused) VALUES (2, true)")
+        conn.rollback()

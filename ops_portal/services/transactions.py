@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..domain.errors import ProviderBusy, StaleBooking
+from ..domain.errors import NotFound, ProviderBusy, StaleBooking
 from ..extensions import db
 
 _write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
@@ -182,3 +182,19 @@ def _domain_errors() -> Iterator[None]:
         if "uq_bookings_one_active_per_provider" in message or "bookings.provider_id" in message:
             raise ProviderBusy("Provider is busy") from exc
         raise
+
+
+def locked_row(session: Session, model, row_id: int, what: str):
+    """The row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL; SQLite's write
+    lock already serializes writers). Locking a provider serializes the changes to them (assigns,
+    duty), so a check that follows sees every earlier one."""
+    # populate_existing: a row this session read earlier is read again, under the lock.
+    row = session.execute(
+        sa.select(model)
+        .where(model.id == row_id)
+        .with_for_update(of=model)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No {what} {row_id}")
+    return row

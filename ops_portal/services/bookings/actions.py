@@ -13,7 +13,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ...domain.access import can_view
 from ...domain.errors import (
     InvalidInput,
-    NotFound,
     NotPermitted,
     ProviderBusy,
     StaleBooking,
@@ -23,7 +22,7 @@ from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
 from ...domain.schedule import check_window_ahead
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
-from ..transactions import write_transaction
+from ..transactions import locked_row, write_transaction
 from .queries import get_booking, was_ever_assigned
 from .rules import (
     DEFAULT_SERVICE,
@@ -113,12 +112,12 @@ def perform_action(
     check_id(booking_id, "booking_id")
 
     with write_transaction(keep_loaded=True) as session:
-        booking = _locked(session, Booking, booking_id, "booking")
+        booking = locked_row(session, Booking, booking_id, "booking")
         _guard(booking, actor, action, expected_version)
         if rule.reason_required and not reason:
             raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
         new_provider = (
-            _locked(session, Provider, provider_id, "provider") if rule.takes_provider else None
+            locked_row(session, Provider, provider_id, "provider") if rule.takes_provider else None
         )
         if new_provider is not None:
             _guard_provider(session, booking, new_provider, rule.checks_availability)
@@ -219,22 +218,6 @@ def _unrelated(booking: Booking, action: Action) -> NotPermitted:
 def _seen(booking: Booking, actor: Actor) -> Booking | None:
     """The booking for an error answer, only if the actor may see it."""
     return booking if can_view(booking.facts, actor) else None
-
-
-def _locked(session: Session, model, row_id: int, what: str):
-    """The row, locked for this transaction (SELECT … FOR UPDATE on PostgreSQL; SQLite's write
-    lock already serializes writers). Locking the provider serializes assigns to them, so the
-    availability check that follows sees every earlier one."""
-    # populate_existing: a row this session read earlier is read again, under the lock.
-    row = session.execute(
-        sa.select(model)
-        .where(model.id == row_id)
-        .with_for_update(of=model)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"No {what} {row_id}")
-    return row
 
 
 def _active_booking_ids(session: Session, provider_id: int) -> list[int]:
