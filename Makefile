@@ -1,4 +1,5 @@
-# The two commands (README): `make run` starts the app on SQLite with demo data;
+# The two commands (README): `make run` starts the app and the dispatcher (Procfile, run by
+# honcho) on SQLite with demo data;
 # `make test` runs the whole suite. Both install everything first, into .venv.
 # `make test-fast` is for the edit loop: the unit and service tests, on SQLite only.
 PYTHON ?= python3
@@ -19,7 +20,7 @@ TEST_WORKERS ?= auto
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo --url http://$(HOST):$(PORT)/
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	PATH="$(abspath $(BIN)):$$PATH" HOST=$(HOST) $(BIN)/honcho start --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)

@@ -205,8 +205,50 @@ def check_docs(root):
         )
 
 
+dispatch_group = AppGroup(
+    "dispatch", help="The SYSTEM dispatcher: offers open bookings, fails stuck ones."
+)
+
+
+@dispatch_group.command("once")
+def dispatch_once():
+    """One pass; prints its summary as one JSON line."""
+    from .models import utcnow
+    from .services import dispatcher
+
+    _emit(dispatcher.run_pass(utcnow()).as_json())
+
+
+@dispatch_group.command("run")
+@click.option(
+    "--interval", default=2.0, type=click.FloatRange(min=0.1), help="seconds between passes"
+)
+def dispatch_run(interval):
+    """Pass after pass until stopped (SIGTERM or Ctrl-C ends it after the pass under way). Safe to
+    run several: every change is conditional on the state it read."""
+    import signal
+    import threading
+
+    from .extensions import db
+    from .models import utcnow
+    from .services import dispatcher
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"dispatcher: a pass every {interval:g} s", err=True)
+    while not stop.is_set():
+        summary = dispatcher.run_pass(utcnow())
+        db.session.remove()  # no connection held between passes
+        if summary.offered or summary.failed:
+            _emit(summary.as_json())
+        stop.wait(interval)
+    click.echo("dispatcher: stopped", err=True)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_command)
     app.cli.add_command(idempotency_group)
     app.cli.add_command(docs_group)
+    app.cli.add_command(dispatch_group)

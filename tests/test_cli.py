@@ -488,3 +488,52 @@ def test_the_readme_names_the_demo_people_by_what_they_do():
     }
     assert all(roles[email] == word for email, word in named.items())
     assert f"password is `{demo.DEMO_PASSWORD}`" in readme
+
+
+# ------------------------------------------------------------------------------ dispatch
+
+
+def test_dispatch_once_offers_an_open_booking_and_prints_what_it_did(cli, cast):
+    from ops_portal.services import bookings
+
+    booking = bookings.create_booking(cast.owner, service="Leaking tap")
+    [summary] = json_lines(cli("dispatch", "once"))
+    [offer] = summary["offered"]
+    assert offer["booking"] == booking.id
+    assert offer["reason"].startswith("longest idle of 2 eligible")
+    assert offer["provider"] in {
+        cast.provider.user_id,
+        cast.other_provider.user_id,
+    }
+    assert summary["paused"] is False and summary["failed"] == []
+    assert event_values(booking.id, BookingEvent.actor_role)[-1] == "SYSTEM"
+
+
+def test_dispatch_run_stops_cleanly_on_sigterm(tmp_path):
+    """A real process, a real signal: the pass under way finishes, then it exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dispatch.sqlite3'}",
+        "SECRET_KEY": "test",
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "ops_portal"]
+    subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)
+    worker = subprocess.Popen(
+        [*flask, "dispatch", "run", "--interval", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "a pass every 0.2 s" in worker.stderr.readline()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert "dispatcher: stopped" in worker.stderr.read()
+    finally:
+        worker.kill()

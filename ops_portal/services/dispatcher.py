@@ -1,0 +1,182 @@
+"""The SYSTEM dispatcher: one pass offers each open booking (PENDING, or REJECTED and awaiting
+another offer), the soonest window first, to the eligible provider who has been idle longest,
+and fails the bookings automation cannot place, so that a person takes them up.
+
+A pass acts as SYSTEM through the same service functions, locks and checks as a person does
+(`perform_action`): every change is conditional on the state it read, so several dispatchers may
+run at once, beside people at the board, and a booking another changed meanwhile is skipped.
+It takes the time as a parameter; `flask --app ops_portal dispatch run` calls it every few
+seconds, `dispatch once` once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from ..domain.errors import DomainError
+from ..domain.lifecycle import LIFECYCLE, Action, Actor, Status
+from ..extensions import db
+from ..models import Booking, BookingEvent, Provider, ProviderDutyEvent, User
+from . import providers
+from .automation import automation_state
+from .bookings import perform_action
+from .dispatch import _rejecters
+
+# What the dispatcher works on, in order: the soonest window first (bookings without one last).
+OPEN_STATUSES = (Status.PENDING, Status.REJECTED)
+# Events after which a provider is idle: their job ended (completed, or released from it).
+WORK_ENDED = tuple(
+    action
+    for action, rule in LIFECYCLE.items()
+    if rule.releases_provider or action is Action.COMPLETE
+)
+OFFERS = (Action.ASSIGN, Action.FORCE_ASSIGN)
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch: int = 50  # bookings one pass considers
+    offers_before_failing: int = 3  # offers made without acceptance, then a person decides
+    no_provider_wait: timedelta = timedelta(minutes=15)  # with nobody eligible this long: failed
+
+
+@dataclass
+class PassSummary:
+    at: datetime
+    paused: bool = False
+    offered: list[dict] = field(default_factory=list)  # {"booking", "provider", "reason"}
+    failed: list[dict] = field(default_factory=list)  # {"booking", "reason"}
+    skipped: list[dict] = field(default_factory=list)  # changed by someone else meanwhile
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class Candidate:
+    provider_id: int
+    name: str
+    idle_since: datetime
+
+
+def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
+    """One pass over the open bookings (at most policy.batch), as of `now`."""
+    summary = PassSummary(at=now)
+    if automation_state().paused:
+        summary.paused = True
+        return summary
+    system = Actor.system()
+    for booking_id, version, status, waiting_since in _open_bookings(policy.batch):
+        try:
+            _dispatch_one(system, now, policy, summary, booking_id, version, status, waiting_since)
+        except DomainError as error:  # moved on meanwhile (a person, another dispatcher)
+            summary.skipped.append({"booking": booking_id, "why": error.detail})
+        finally:
+            db.session.rollback()  # each booking reads afresh
+    return summary
+
+
+def _dispatch_one(system, now, policy, summary, booking_id, version, status, waiting_since):
+    offers = _offers_made(booking_id)
+    if status is Status.REJECTED and offers >= policy.offers_before_failing:
+        reason = f"Offered {offers} times without acceptance: needs a dispatcher"
+        perform_action(
+            system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version
+        )
+        summary.failed.append({"booking": booking_id, "reason": reason})
+        return
+    candidates = ranked_candidates(booking_id)
+    if not candidates:
+        if now - waiting_since >= policy.no_provider_wait:
+            minutes = int(policy.no_provider_wait.total_seconds() // 60)
+            reason = f"No eligible provider for {minutes} min: needs a dispatcher"
+            perform_action(
+                system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version
+            )
+            summary.failed.append({"booking": booking_id, "reason": reason})
+        return
+    chosen = candidates[0]
+    reason = (
+        f"longest idle of {len(candidates)} eligible: idle {_duration(now - chosen.idle_since)}"
+    )
+    perform_action(
+        system,
+        booking_id,
+        Action.ASSIGN,
+        provider_id=chosen.provider_id,
+        reason=reason,
+        expected_version=version,
+    )
+    summary.offered.append(
+        {"booking": booking_id, "provider": chosen.provider_id, "reason": reason}
+    )
+
+
+def _open_bookings(batch: int) -> list[tuple[int, int, Status, datetime]]:
+    """The open bookings to place, soonest window first: id, version, status, and since when
+    they have waited in that status."""
+    rows = db.session.execute(
+        sa.select(Booking.id, Booking.version, Booking.status, Booking.updated_at)
+        .where(Booking.status.in_(OPEN_STATUSES))
+        .order_by(Booking.window_start.is_(None), Booking.window_start, Booking.id)
+        .limit(batch)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def _offers_made(booking_id: int) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(BookingEvent)
+        .where(BookingEvent.booking_id == booking_id, BookingEvent.action.in_(OFFERS))
+    )
+
+
+def ranked_candidates(booking_id: int) -> list[Candidate]:
+    """The providers the booking may be offered to now, the longest idle first: active, on
+    duty, AVAILABLE, and not one who turned it down. One query, however many providers."""
+    active = providers.active_bookings_by_provider()
+    work_ended = (
+        sa.select(BookingEvent.provider_id, sa.func.max(BookingEvent.created_at).label("at"))
+        .where(BookingEvent.action.in_(WORK_ENDED), BookingEvent.provider_id.is_not(None))
+        .group_by(BookingEvent.provider_id)
+        .subquery()
+    )
+    on_duty_since = (
+        sa.select(
+            ProviderDutyEvent.provider_id, sa.func.max(ProviderDutyEvent.created_at).label("at")
+        )
+        .where(ProviderDutyEvent.on_duty.is_(True))
+        .group_by(ProviderDutyEvent.provider_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Provider.id, User.name, User.created_at, work_ended.c.at, on_duty_since.c.at)
+        .join(User, User.id == Provider.id)
+        .outerjoin(active, active.c.provider_id == Provider.id)
+        .outerjoin(work_ended, work_ended.c.provider_id == Provider.id)
+        .outerjoin(on_duty_since, on_duty_since.c.provider_id == Provider.id)
+        .where(
+            Provider.active.is_(True),
+            Provider.on_duty.is_(True),
+            active.c.busy_with.is_(None),
+            Provider.id.not_in(_rejecters(booking_id)),
+        )
+    ).all()
+    candidates = [
+        Candidate(row[0], row[1], max(t for t in row[2:] if t is not None)) for row in rows
+    ]
+    return sorted(candidates, key=lambda c: (c.idle_since, c.provider_id))
+
+
+def _duration(span: timedelta) -> str:
+    minutes = max(0, int(span.total_seconds() // 60))
+    if minutes < 120:
+        return f"{minutes} min"
+    return (
+        f"{minutes // 60} h {minutes % 60} min" if minutes < 48 * 60 else f"{minutes // 1440} days"
+    )
