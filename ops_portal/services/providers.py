@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
-from ..domain.lifecycle import ACTIVE, Actor, Availability
+from ..domain.errors import NotFound
+from ..domain.lifecycle import ACTIVE, Actor, Availability, Role
 from ..extensions import db
-from ..models import Booking, Provider, User
+from ..models import Booking, Provider, ProviderDutyEvent, User
+from . import skills
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,35 @@ def provider_panel(actor: Actor) -> Panel:
     first = availability_query(active).order_by(None).order_by(order, User.name, Provider.id)
     listed = [from_row(row) for row in db.session.execute(first.limit(PANEL_SIZE))]
     return Panel(counts, listed)
+
+
+def provider_availability(actor: Actor, provider_id: int) -> ProviderAvailability:
+    """One provider's availability: for the provider themselves, or a dispatcher."""
+    if not (actor.role is Role.PROVIDER and actor.user_id == provider_id):
+        require_read(actor, Read.PROVIDER_LIST)
+    query = availability_query(active_bookings_by_provider()).where(Provider.id == provider_id)
+    row = db.session.execute(query).one_or_none()
+    if row is None:
+        raise NotFound(f"No provider {provider_id}")
+    return from_row(row)
+
+
+@dataclass(frozen=True)
+class ProviderPage:
+    """What a dispatcher reads about one provider: availability, services, duty log."""
+
+    provider: ProviderAvailability
+    services: list[str]  # empty: every service
+    duty_log: list[ProviderDutyEvent]  # the latest first
+
+
+def provider_page(actor: Actor, provider_id: int) -> ProviderPage:
+    """One provider for a dispatcher, in three statements."""
+    require_read(actor, Read.PROVIDER_LIST)
+    provider = provider_availability(actor, provider_id)
+    log = db.session.scalars(
+        sa.select(ProviderDutyEvent)
+        .where(ProviderDutyEvent.provider_id == provider_id)
+        .order_by(ProviderDutyEvent.id.desc())
+    )
+    return ProviderPage(provider, skills.services_of(actor, provider_id), list(log))

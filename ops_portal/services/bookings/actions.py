@@ -24,7 +24,7 @@ from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
 from ...domain.schedule import check_window_ahead
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
-from ..skills import provider_does
+from .. import skills  # a module, not its names: skills reads bookings.rules
 from ..transactions import locked_row, write_transaction
 from .queries import get_booking, was_ever_assigned
 from .rules import (
@@ -214,7 +214,7 @@ def _guard_provider(session: Session, booking: Booking, provider: Provider, chec
         raise ProviderBusy("Provider is busy", booking=booking)
     if not provider.on_duty:
         raise ProviderOffDuty("Provider is off duty", booking=booking)
-    if not provider_does(session, provider.id, booking.service):
+    if not skills.provider_does(session, provider.id, booking.service):
         raise ServiceNotOffered(f"{provider.name} doesn't do {booking.service}", booking=booking)
 
 
