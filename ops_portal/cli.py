@@ -51,11 +51,25 @@ def create_user(email, name, role, password, with_token):
     _emit(_user_line(user, token))
 
 
+@users.command("services")
+@click.argument("email")
+@click.argument("services")
+def provider_services(email, services):
+    """Set the services a provider does ("Plumbing;Leaking tap"; "" for every service); prints
+    {"id", "email", "services"}."""
+    try:
+        user, chosen = accounts.set_provider_services(email, services)
+    except DomainError as error:
+        _fail(error)
+    _emit({"id": user.id, "email": user.email, "services": chosen})
+
+
 @users.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--tokens", "with_tokens", is_flag=True, help="issue an API token for each user")
 def import_users(csv_file, with_tokens):
-    """Create many users from CSV (email,name,role[,password]) in one transaction."""
+    """Create many users from CSV (email,name,role[,password][,services]) in one transaction;
+    `services`: a provider's, separated by ";" (empty: every service)."""
     reader = csv.DictReader(csv_file)
     missing = {"email", "name", "role"} - set(reader.fieldnames or [])
     if missing:
@@ -65,7 +79,11 @@ def import_users(csv_file, with_tokens):
         try:
             new_users.append(
                 accounts.validate_new_user(
-                    row.get("email"), row.get("name"), row.get("role"), row.get("password") or None
+                    row.get("email"),
+                    row.get("name"),
+                    row.get("role"),
+                    row.get("password") or None,
+                    row.get("services"),
                 )
             )
         except DomainError as error:

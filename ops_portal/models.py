@@ -252,6 +252,8 @@ class ProviderDutyEvent(db.Model):
     source: Mapped[Source] = mapped_column(enum_type(Source, length=8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
 
 class DispatchSettings(db.Model):
     """The one row of settings every process of the app reads: whether automation is paused."""

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import Role, Status
+from ops_portal.domain.lifecycle import Actor, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
-from ops_portal.services import accounts, demo
+from ops_portal.services import accounts, demo, skills
 from tests.support.builders import assert_event_chain, booking_in, event_values
 
 
@@ -537,3 +537,42 @@ def test_dispatch_run_stops_cleanly_on_sigterm(tmp_path):
         assert "dispatcher: stopped" in worker.stderr.read()
     finally:
         worker.kill()
+def test_users_import_reads_a_providers_services_and_refuses_the_whole_file_for_an_unknown_one(
+    cli, tmp_path
+):
+    header = "email,name,role,password,services"
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        [
+            ("p@example.com", "P", "PROVIDER", "", "Plumbing"),
+            ("q@example.com", "Q", "PROVIDER", "", "Plumbing;Juggling"),
+        ],
+        header=header,
+    )
+    refused = cli("users", "import", str(bad), ok=False)
+    assert "line 3: Unknown service: Juggling" in refused.output
+    assert accounts.user_by_email("p@example.com") is None
+
+    good = write_csv(
+        tmp_path / "good.csv",
+        [
+            ("p@example.com", "P", "PROVIDER", "", "Leaking tap; plumbing"),
+            ("c@example.com", "C", "CUSTOMER", "", ""),
+        ],
+        header=header,
+    )
+    cli("users", "import", str(good))
+    admin = Actor(Role.ADMIN, None)
+    p = accounts.user_by_email("p@example.com")
+    assert skills.services_of(admin, p.id) == ["Plumbing", "Leaking tap"]
+
+
+def test_users_services_sets_a_providers_services_from_the_command_line(cli, tmp_path):
+    cli("users", "create", "pat@example.com", "--name", "Pat", "--role", "PROVIDER")
+    line = json_lines(cli("users", "services", "pat@example.com", "Plumbing;Leaking tap"))[0]
+    assert line["services"] == ["Plumbing", "Leaking tap"]
+    assert (
+        "Unknown service: Juggling"
+        in cli("users", "services", "pat@example.com", "Juggling", ok=False).output
+    )
+    assert json_lines(cli("users", "services", "pat@example.com", ""))[0]["services"] == []

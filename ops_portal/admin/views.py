@@ -3,15 +3,17 @@ list of every booking with its search."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from ..domain.catalog import SERVICES
 from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role, Status
+from ..http.htmx import is_htmx
 from ..models import utcnow
-from ..services import bookings, providers
+from ..services import bookings, duty, providers, skills
 from ..web.actions import register_booking_actions
 from ..web.cards import read_reasons
+from ..web.forms import DutyForm, ServicesForm
 from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
 from ..web.regions import page_cards, page_regions
@@ -105,3 +107,50 @@ def booking_detail(booking_id: int):
     return render_template(
         "bookings/detail.html", booking=bookings.get_booking(g.actor, booking_id)
     )
+
+
+@admin.get("/providers/<int:provider_id>")
+def provider_detail(provider_id: int):
+    """One provider: availability, duty (with its log: who, when, why) and services."""
+    return _render_provider(provider_id, ServicesForm())
+
+
+def _render_provider(provider_id: int, form: ServicesForm, status: int = 200):
+    page = providers.provider_page(g.actor, provider_id)
+    if not form.is_submitted():
+        form.services.data = page.services
+    return render_template("admin/provider.html", page=page, form=form, services=SERVICES), status
+
+
+@admin.post("/providers/<int:provider_id>/duty")
+def provider_duty(provider_id: int):
+    """Put a provider on or off duty: the provider panel redrawn for htmx, else back to the
+    provider's page or the board (`next`)."""
+    form = DutyForm()
+    if not form.validate():
+        raise InvalidInput("Choose on or off duty, then try again.")
+    duty.set_duty(g.actor, provider_id, form.on_duty.data == "on", reason=form.reason.data)
+    if is_htmx():
+        return render_template(
+            "admin/_provider_panel.html", panel=providers.provider_panel(g.actor)
+        )
+    back = url_for("admin.provider_detail", provider_id=provider_id)
+    return redirect(back if request.form.get("next") == "provider" else url_for("admin.board"), 303)
+
+
+@admin.post("/providers/<int:provider_id>/services")
+def provider_services(provider_id: int):
+    """Set the services a provider does; back to their page."""
+    form = ServicesForm()
+    if not form.validate():
+        raise InvalidInput("This form has expired; reload the page and try again.")
+    try:
+        chosen = skills.set_services(g.actor, provider_id, form.services.data)
+    except InvalidInput as refused:
+        form.services.errors = [refused.detail]
+        return _render_provider(provider_id, form, 400)
+    flash(
+        f"Services saved: {', '.join(chosen)}." if chosen else "Services saved: every service.",
+        "success",
+    )
+    return redirect(url_for("admin.provider_detail", provider_id=provider_id), 303)

@@ -235,6 +235,55 @@ class ProviderSchema(ma.Schema):
     busy_with = fields.Integer(
         allow_none=True, **described("The booking that keeps the provider busy.")
     )
+    on_duty = fields.Boolean(
+        required=True, **described("Off duty: offered no work (a force-assign still may).")
+    )
+
+
+class DutyBody(StrictSchema):
+    on_duty = fields.Boolean(required=True, **described("true: on duty; false: off duty."))
+    reason = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_LENGTHS["reason"]),
+        **described("Why, kept in the provider's duty log.", example="Lunch break"),
+    )
+
+
+class CandidateSchema(ma.Schema):
+    provider_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    availability = fields.String(
+        required=True, validate=validate.OneOf([a.value for a in Availability])
+    )
+    on_duty = fields.Boolean(required=True)
+    busy_with = fields.Integer(allow_none=True)
+    does_service = fields.Boolean(
+        required=True, **described("Does the booking's service (no services recorded: every one).")
+    )
+    eligible = fields.Boolean(
+        required=True, **described("Can take it: assignable, and never turned this booking down.")
+    )
+    assignable = fields.Boolean(required=True, **described("An assign would accept them."))
+    turned_down = fields.String(
+        allow_none=True,
+        **described("How they turned this booking down, if they did: reject or expire-offer."),
+    )
+    idle_since = fields.DateTime(
+        required=True,
+        **described("The latest of: their last job ended, they came on duty, they joined."),
+    )
+    off_duty_since = fields.DateTime(allow_none=True)
+    reasons = fields.List(
+        fields.String(),
+        required=True,
+        **described("Why, in words.", example=["available, idle 42 min"]),
+    )
+
+
+class CandidatesSchema(ma.Schema):
+    booking_id = fields.Integer(required=True)
+    service = fields.String(required=True)
+    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
 
 
 class ErrorSchema(ma.Schema):

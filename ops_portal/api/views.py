@@ -13,14 +13,18 @@ from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Relation, Source, Status
 from ..extensions import db
 from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
-from ..services import accounts, bookings, providers
+from ..models import utcnow
+from ..services import accounts, bookings, dispatch, duty, providers
 from ..services.idempotency import KEY_PATTERN
+from ..web.clock import display_zone
 from .errors import json_refusal, register_refusals
 from .inputs import ApiArgumentsParser, check_body_actor, expected_version
 from .schemas import (
     BookingSchema,
     BookingWithEventsSchema,
+    CandidatesSchema,
     CreateBookingBody,
+    DutyBody,
     ErrorSchema,
     EventSchema,
     ProviderSchema,
@@ -228,6 +232,52 @@ def admin_providers():
 
     Dispatchers only. `busy_with` is the booking that keeps a BUSY provider busy."""
     return providers.providers_with_availability(g.actor)
+
+
+@api.put("/providers/<int:provider_id>/duty")
+@api.arguments(DutyBody)
+@api.response(200, ProviderSchema)
+@refusals(400, 401, 403, 404, 503)
+def provider_duty(body: dict, provider_id: int):
+    """Put a provider on or off duty
+
+    The provider themself, or a dispatcher; recorded with who and why. Answers with the
+    provider's availability."""
+    duty.set_duty(g.actor, provider_id, body["on_duty"], reason=body.get("reason"))
+    return providers.provider_availability(g.actor, provider_id)
+
+
+@api.get("/bookings/<int:booking_id>/candidates")
+@api.response(200, CandidatesSchema)
+@refusals(*READ_REFUSALS)
+def booking_candidates(booking_id: int):
+    """Every provider for a booking, with why they can or cannot take it
+
+    Dispatchers only. Eligible providers first (the longest idle first), then the rest by
+    name; `reasons` in words, times in the server's display zone."""
+    booking, found = dispatch.candidates(g.actor, booking_id)
+    now, zone = utcnow(), display_zone()
+    return {
+        "booking_id": booking.id,
+        "service": booking.service,
+        "candidates": [
+            {
+                "provider_id": c.provider.id,
+                "name": c.provider.name,
+                "availability": c.provider.availability.value,
+                "on_duty": c.provider.on_duty,
+                "busy_with": c.provider.busy_with,
+                "does_service": c.does_service,
+                "eligible": c.eligible,
+                "assignable": c.assignable,
+                "turned_down": c.turned_down[0] if c.turned_down else None,
+                "idle_since": c.idle_since,
+                "off_duty_since": c.off_duty_since,
+                "reasons": c.reasons(now, zone),
+            }
+            for c in found
+        ],
+    }
 
 
 @health.get("/health")

@@ -53,6 +53,18 @@ class ProviderBusy(NotPermitted):
     code = "provider_busy"
 
 
+class ProviderOffDuty(NotPermitted):
+    """Assign to a provider who is off duty (a force-assign may still)."""
+
+    code = "provider_off_duty"
+
+
+class ServiceNotOffered(NotPermitted):
+    """Assign to a provider who does not do the booking's service."""
+
+    code = "service_not_offered"
+
+
 class NotFound(DomainError):
     """No such booking, provider or user."""
 

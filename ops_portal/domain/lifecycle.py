@@ -67,8 +67,12 @@ class Role(StrEnum):
 
 
 class Availability(StrEnum):
+    """Whether a provider can be offered work now. BUSY outranks OFF_DUTY: a provider who went
+    off duty still finishes the job they hold."""
+
     AVAILABLE = "AVAILABLE"
     BUSY = "BUSY"
+    OFF_DUTY = "OFF_DUTY"
     INACTIVE = "INACTIVE"
 
 

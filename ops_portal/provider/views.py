@@ -3,12 +3,14 @@ and the history of jobs finished."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from ..domain.lifecycle import Role
 from ..domain.numbers import LARGEST_ID, parse_whole_number
-from ..services import bookings
+from ..http.htmx import is_htmx
+from ..services import bookings, duty, providers
 from ..web.actions import register_booking_actions
+from ..web.forms import DutyForm
 from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg
 from ..web.regions import page_cards
@@ -24,7 +26,22 @@ page_cards("provider.queue", card_heading=3)
 def queue():
     """My work queue: the current job first."""
     items = bookings.provider_queue(g.actor, g.actor.user_id)
-    return render_template("provider/queue.html", items=items)
+    me = providers.provider_availability(g.actor, g.actor.user_id)
+    return render_template("provider/queue.html", items=items, me=me)
+
+
+@provider.post("/duty")
+def set_duty():
+    """Go on or off duty: the toggle redrawn for htmx, else back to the queue."""
+    form = DutyForm()
+    if form.validate():
+        duty.set_duty(g.actor, g.actor.user_id, form.on_duty.data == "on", reason=form.reason.data)
+    me = providers.provider_availability(g.actor, g.actor.user_id)
+    if is_htmx():
+        error = None if not form.errors else "Choose on or off duty, then try again."
+        status = 400 if error else 200
+        return render_template("provider/_duty.html", me=me, error=error), status
+    return redirect(url_for("provider.queue"), 303)
 
 
 @provider.get("/queue")

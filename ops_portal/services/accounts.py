@@ -17,7 +17,8 @@ from ..domain.lifecycle import Actor, Role, Source
 from ..domain.schedule import check_zone
 from ..domain.text import has_control_characters
 from ..extensions import db
-from ..models import ApiToken, Customer, Provider, User, utcnow
+from ..models import ApiToken, Customer, Provider, ProviderService, User, utcnow
+from . import skills  # a module, not its names: skills reads bookings.rules
 from .transactions import write_transaction
 
 TOKEN_PREFIX = "ops_"
@@ -48,9 +49,10 @@ class NewUser:
     name: str
     role: Role
     password: str | None = None
+    services: tuple[str, ...] = ()  # a provider's, from the catalog; none: every service
 
 
-def validate_new_user(email, name, role, password=None) -> NewUser:
+def validate_new_user(email, name, role, password=None, services=None) -> NewUser:
     if not isinstance(email, str) or "@" not in email.strip() or len(email.strip()) > MAX_EMAIL:
         raise InvalidInput(
             f"email must be an address like name@example.com, got {email!r}", field="email"
@@ -70,7 +72,10 @@ def validate_new_user(email, name, role, password=None) -> NewUser:
             raise InvalidInput("SYSTEM accounts have no password; they act through API tokens")
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters")
-    return NewUser(email.strip().lower(), name.strip(), role, password or None)
+    chosen = tuple(skills.parse_services(services))
+    if chosen and role is not Role.PROVIDER:
+        raise InvalidInput("only providers have services", field="services")
+    return NewUser(email.strip().lower(), name.strip(), role, password or None, chosen)
 
 
 def create_users(new_users: list[NewUser], *, with_tokens: bool) -> list[tuple[User, str | None]]:
@@ -116,6 +121,13 @@ def create_users(new_users: list[NewUser], *, with_tokens: bool) -> list[tuple[U
             session.execute(sa.insert(Customer), customers)
         if providers:
             session.execute(sa.insert(Provider), providers)
+        services = [
+            {"provider_id": i, "service": service}
+            for i, u in zip(ids, new_users, strict=True)
+            for service in u.services
+        ]
+        if services:
+            session.execute(sa.insert(ProviderService), services)
         tokens: list[str | None] = [None] * len(ids)
         if with_tokens:
             token_rows = []
@@ -178,6 +190,15 @@ def actor_for_token(raw: str, source: Source = Source.API) -> Actor | None:
                 sa.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
             )
     return Actor(row.role, row.id, source)
+
+
+def set_provider_services(email: str, services) -> tuple[User, list[str]]:
+    """An operator sets the services of the provider with this email (the command line)."""
+    user = user_by_email(email)
+    if user is None or user.role is not Role.PROVIDER:
+        raise NotFound(f"No provider with email {email}")
+    operator = Actor(Role.ADMIN, None, Source.SYSTEM)
+    return user, skills.set_services(operator, user.id, services)
 
 
 def revoke_tokens(email: str) -> int:

@@ -88,6 +88,18 @@ def reset() -> None:
     upgrade()
 
 
+# The services each demo provider does; Zoe has none recorded, so she may be offered any.
+DEMO_SERVICES = {
+    "pat@example.com": "Plumbing;Leaking tap;Blocked drain;Boiler service",
+    "rita@example.com": "Handyman repairs;Furniture assembly;Painting",
+    "sam@example.com": "Home cleaning;Deep cleaning;Window cleaning",
+    "tom@example.com": "Tiling;Painting;Handyman repairs",
+    "uma@example.com": "Home cleaning;Deep cleaning;Furniture assembly",
+    "vic@example.com": "Electrical repair;Boiler service",
+    "wes@example.com": "Window cleaning;Home cleaning",
+}
+
+
 def load(seed: int = 2026) -> None:
     """Create the demo accounts (each with its demo_token) and ~30 bookings, their windows
     from today to a week ahead."""
@@ -95,7 +107,11 @@ def load(seed: int = 2026) -> None:
     created = accounts.create_users(
         [
             accounts.validate_new_user(
-                email, name, role, None if role is Role.SYSTEM else DEMO_PASSWORD
+                email,
+                name,
+                role,
+                None if role is Role.SYSTEM else DEMO_PASSWORD,
+                DEMO_SERVICES.get(email),
             )
             for email, name, role in DEMO_ACCOUNTS
         ],

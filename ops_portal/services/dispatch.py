@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
+from ..domain.errors import NotFound
 from ..domain.lifecycle import LIFECYCLE, Action, Actor, Availability
+from ..domain.schedule import waited
 from ..domain.text import fold
 from ..extensions import db
-from ..models import BookingEvent, Provider
-from . import providers
-from .bookings.rules import clean_text
+from ..models import Booking, BookingEvent, Provider, ProviderDutyEvent, User, utcnow
+from . import providers, skills
+from .bookings.rules import check_id, clean_text
 
 # A picker lists this many providers at most; a search narrows a longer list.
 PICKER_SIZE = 30
@@ -36,82 +39,198 @@ def _rejecters(booking_id: int) -> sa.Select:
 
 
 def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
-    """Providers the booking may be assigned to now: active, AVAILABLE, and not one who already
-    rejected it; by name."""
+    """Providers the booking may be assigned to now: AVAILABLE (active, on duty, free), doing its
+    service, and not one who already rejected it; by name."""
+    service = db.session.scalar(sa.select(Booking.service).where(Booking.id == booking_id))
     active = providers.active_bookings_by_provider()
     query = providers.availability_query(active).where(
-        Provider.active.is_(True),
-        active.c.busy_with.is_(None),
+        providers.availability_of(active) == Availability.AVAILABLE.value,
+        skills.does_service(service or ""),
         Provider.id.not_in(_rejecters(booking_id)),
     )
     return [providers.from_row(row) for row in db.session.execute(query)]
 
 
+# What a provider did to a booking offered to them that keeps it from them: by the action's
+# value, so a lapsed offer counts as soon as the lifecycle records one.
+TURNED_DOWN = {Action.REJECT.value: "rejected this booking", "expire-offer": "let this offer lapse"}
+# The events that end a provider's work on a booking: they are idle from then on.
+WORK_ENDED = frozenset(
+    {Action.COMPLETE.value}
+    | {action.value for action, rule in LIFECYCLE.items() if rule.releases_provider}
+    | {"expire-offer"}
+)
+
+
 @dataclass(frozen=True)
-class Choice:
-    """A provider as a picker offers them for one booking."""
+class Candidate:
+    """A provider as one booking sees them: whether they can take it, and the facts that say
+    why. `assignable`: an assign would accept them; `eligible`: offered first (assignable, and
+    they have not turned this booking down)."""
 
     provider: providers.ProviderAvailability
-    rejected_it: bool
+    service: str
+    does_service: bool
+    turned_down: tuple[str, datetime] | None  # (the action's value, when) on this booking
+    off_duty_since: datetime | None
+    idle_since: datetime
+
+    @property
+    def assignable(self) -> bool:
+        return self.provider.availability is Availability.AVAILABLE and self.does_service
 
     @property
     def eligible(self) -> bool:
-        return _eligible(self.provider.availability, self.rejected_it)
+        return self.assignable and self.turned_down is None
+
+    def reasons(self, now: datetime, zone: tzinfo) -> list[str]:
+        """Why they can or cannot take the booking, in a dispatcher's words; times in `zone`."""
+        p = self.provider
+        said = {
+            Availability.AVAILABLE: f"available, idle {waited(self.idle_since, now)}",
+            Availability.BUSY: f"busy with #{p.busy_with}",
+            Availability.INACTIVE: "inactive",
+            Availability.OFF_DUTY: "off duty"
+            + (f" since {_clock(self.off_duty_since, now, zone)}" if self.off_duty_since else ""),
+        }
+        words = [said[p.availability]]
+        if not self.does_service:
+            words.append(f"doesn't do {self.service}")
+        if self.turned_down:
+            action, at = self.turned_down
+            words.append(f"{TURNED_DOWN[action]} at {_clock(at, now, zone)}")
+        return words
+
+    def reason(self, now: datetime, zone: tzinfo) -> str:
+        return "; ".join(self.reasons(now, zone))
 
 
-def _eligible(availability: str, rejected_it: bool) -> bool:
-    """Who a picker offers first: free now, and not one who rejected the booking."""
-    return availability == Availability.AVAILABLE and not rejected_it
+def _clock(at: datetime, now: datetime, zone: tzinfo) -> str:
+    """A time as a dispatcher reads it: "14:02" today, "Tue 14:02" before."""
+    local, today = at.astimezone(zone), now.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%a %H:%M}"
+
+
+def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]:
+    """Every provider for the booking, with the facts of why they can or cannot take it:
+    eligible ones first, the longest idle first, then the rest by name. Three statements,
+    however many providers there are."""
+    require_read(actor, Read.PROVIDER_LIST)
+    check_id(booking_id, "booking_id")
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound(f"No booking {booking_id}")
+    action = sa.type_coerce(BookingEvent.action, sa.String)
+    turned_down = {
+        row.provider_id: (row.action, row.at)
+        for row in db.session.execute(
+            sa.select(
+                BookingEvent.provider_id,
+                action.label("action"),
+                sa.func.max(BookingEvent.created_at).label("at"),
+            )
+            .where(
+                BookingEvent.booking_id == booking_id,
+                action.in_(TURNED_DOWN),
+                BookingEvent.provider_id.is_not(None),
+            )
+            .group_by(BookingEvent.provider_id, action)
+            .order_by(sa.func.max(BookingEvent.created_at))  # the latest wins below
+        )
+    }
+    work_ended = _latest(
+        BookingEvent, BookingEvent.provider_id, action.in_(WORK_ENDED), "work_ended"
+    )
+    came_on = _latest(
+        ProviderDutyEvent, ProviderDutyEvent.provider_id, ProviderDutyEvent.on_duty, "came_on"
+    )
+    went_off = _latest(
+        ProviderDutyEvent, ProviderDutyEvent.provider_id, ~ProviderDutyEvent.on_duty, "went_off"
+    )
+    active = providers.active_bookings_by_provider()
+    query = (
+        providers.availability_query(active)
+        .add_columns(
+            skills.does_service(booking.service).label("does_service"),
+            User.created_at,
+            work_ended.c.at.label("work_ended"),
+            came_on.c.at.label("came_on"),
+            went_off.c.at.label("went_off"),
+        )
+        .outerjoin(work_ended, work_ended.c.provider_id == Provider.id)
+        .outerjoin(came_on, came_on.c.provider_id == Provider.id)
+        .outerjoin(went_off, went_off.c.provider_id == Provider.id)
+    )
+    found = [
+        Candidate(
+            provider=providers.from_row(row),
+            service=booking.service,
+            does_service=bool(row.does_service),
+            turned_down=turned_down.get(row.id),
+            off_duty_since=None if row.on_duty else row.went_off,
+            idle_since=max(t for t in (row.created_at, row.work_ended, row.came_on) if t),
+        )
+        for row in db.session.execute(query)  # by name
+    ]
+    eligible = sorted((c for c in found if c.eligible), key=lambda c: c.idle_since)
+    return booking, eligible + [c for c in found if not c.eligible]
+
+
+def _latest(model, provider_id, where, name: str):
+    """provider_id → the latest created_at of `model`'s rows matching `where`, as a subquery."""
+    return (
+        sa.select(provider_id.label("provider_id"), sa.func.max(model.created_at).label("at"))
+        .where(where, provider_id.is_not(None))
+        .group_by(provider_id)
+        .subquery(name)
+    )
 
 
 @dataclass(frozen=True)
 class Picker:
-    """The providers an assign or force-assign form offers: eligible ones first, then by name;
-    at most PICKER_SIZE of the `matching` ones, narrowed by `search`."""
+    """The providers an assign or force-assign form offers: eligible ones first (the longest
+    idle first), then the rest by name, each with why; at most PICKER_SIZE of the `matching`
+    ones, narrowed by `search`. `now` and `zone` are what the reasons are told in."""
 
     action: Action
-    choices: list[Choice]
+    choices: list[Candidate]
     matching: int
     search: str
+    now: datetime
+    zone: tzinfo
+
+    def selectable(self, candidate: Candidate) -> bool:
+        """Whether the action would accept them: an assign only who it allows; a forced one
+        anyone active."""
+        if LIFECYCLE[self.action].checks_availability:
+            return candidate.assignable
+        return candidate.provider.availability is not Availability.INACTIVE
 
     @property
-    def groups(self) -> list[tuple[str, list[Choice]]]:
-        """The choices under a heading saying why they are where they are, eligible first."""
+    def groups(self) -> list[tuple[str, list[Candidate]]]:
+        """The choices under a heading, eligible first."""
         groups = (
-            ("Free now", [c for c in self.choices if c.eligible]),
-            (
-                "Free, but rejected this booking",
-                [
-                    c
-                    for c in self.choices
-                    if c.rejected_it and c.provider.availability is Availability.AVAILABLE
-                ],
-            ),
-            ("Busy", [c for c in self.choices if c.provider.availability is Availability.BUSY]),
+            ("Can take it", [c for c in self.choices if c.eligible]),
+            ("Can't take it now", [c for c in self.choices if not c.eligible]),
         )
         return [(label, choices) for label, choices in groups if choices]
 
 
-def provider_picker(actor: Actor, booking_id: int, action: Action, search: str = "") -> Picker:
-    """The choices for `action` on the booking: assign offers providers who are free now;
-    force-assign every active one, busy ones too. One query, whatever the number of providers;
-    only the PICKER_SIZE shown become choices."""
-    require_read(actor, Read.PROVIDER_LIST)
+def provider_picker(
+    actor: Actor,
+    booking_id: int,
+    action: Action,
+    search: str = "",
+    *,
+    now: datetime | None = None,
+    zone: tzinfo = UTC,
+) -> Picker:
+    """The choices for `action` on the booking: every provider, with why they can or cannot take
+    it (candidates). Only the PICKER_SIZE shown become choices, eligible ones first."""
     search = clean_text(search, "q", max_len=80).strip()
-    active = providers.active_bookings_by_provider()
-    rejected_it = Provider.id.in_(_rejecters(booking_id)).label("rejected_it")
-    query = providers.availability_query(active).add_columns(rejected_it)
-    query = query.where(Provider.active.is_(True))
-    if LIFECYCLE[action].checks_availability:
-        query = query.where(active.c.busy_with.is_(None))
-    rows = db.session.execute(query).all()  # by name
+    _, found = candidates(actor, booking_id)
     if search:
         needle = fold(search)
-        rows = [row for row in rows if needle in fold(row.name)]
-    eligible = [row for row in rows if _eligible(row.availability, row.rejected_it)]
-    shown = eligible[:PICKER_SIZE]
-    if len(shown) < PICKER_SIZE:
-        others = (row for row in rows if not _eligible(row.availability, row.rejected_it))
-        shown += list(itertools.islice(others, PICKER_SIZE - len(shown)))
-    choices = [Choice(providers.from_row(row), bool(row.rejected_it)) for row in shown]
-    return Picker(action, choices, len(rows), search)
+        found = [c for c in found if needle in fold(c.provider.name)]
+    shown = list(itertools.islice(found, PICKER_SIZE))
+    return Picker(action, shown, len(found), search, now or utcnow(), zone)

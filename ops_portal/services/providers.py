@@ -1,5 +1,6 @@
 """Providers and their availability, computed from bookings (a provider is BUSY while a booking
-of theirs is ASSIGNED or IN_PROGRESS), never from a stored flag that could drift."""
+of theirs is ASSIGNED or IN_PROGRESS) and from their duty, never from a stored availability that
+could drift."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
-from ..domain.lifecycle import ACTIVE, Actor, Availability
+from ..domain.errors import NotFound
+from ..domain.lifecycle import ACTIVE, Actor, Availability, Role
 from ..extensions import db
-from ..models import Booking, Provider, User
+from ..models import Booking, Provider, ProviderDutyEvent, User
+from . import skills
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class ProviderAvailability:
     id: int
     name: str
     active: bool
+    on_duty: bool
     availability: Availability
     busy_with: int | None  # the booking that makes them busy (oldest, if several)
     active_count: int
@@ -39,10 +43,12 @@ def active_bookings_by_provider():
 
 def availability_of(active):
     """A provider's availability, as SQL: INACTIVE, else BUSY while they hold active work, else
-    AVAILABLE. `active` is active_bookings_by_provider(), joined to the provider."""
+    OFF_DUTY when they are, else AVAILABLE. `active` is active_bookings_by_provider(), joined to
+    the provider."""
     return sa.case(
         (Provider.active.is_(False), Availability.INACTIVE.value),
         (active.c.busy_with.is_not(None), Availability.BUSY.value),
+        (Provider.on_duty.is_(False), Availability.OFF_DUTY.value),
         else_=Availability.AVAILABLE.value,
     )
 
@@ -55,6 +61,7 @@ def availability_query(active):
             Provider.id,
             User.name,
             Provider.active,
+            Provider.on_duty,
             availability_of(active).label("availability"),
             active.c.busy_with,
             active.c.active_count,
@@ -70,6 +77,7 @@ def from_row(row) -> ProviderAvailability:
         id=row.id,
         name=row.name,
         active=row.active,
+        on_duty=row.on_duty,
         availability=Availability(row.availability),
         busy_with=row.busy_with,
         active_count=row.active_count or 0,
@@ -90,7 +98,7 @@ PANEL_SIZE = 20
 @dataclass(frozen=True)
 class Panel:
     """The board's provider panel: how many providers are in each availability, and the first
-    PANEL_SIZE of them (free ones first, then busy, then inactive; by name)."""
+    PANEL_SIZE of them (free ones first, then busy, off duty, inactive; by name)."""
 
     counts: dict[Availability, int]
     providers: list[ProviderAvailability]
@@ -114,10 +122,40 @@ def provider_panel(actor: Actor) -> Panel:
     counts = {a: 0 for a in Availability}
     counts.update({Availability(a): n for a, n in db.session.execute(counted)})
     order = sa.case(
-        (availability == Availability.AVAILABLE.value, 0),
-        (availability == Availability.BUSY.value, 1),
-        else_=2,
+        {a.value: rank for rank, a in enumerate(Availability)}, value=availability, else_=9
     )
     first = availability_query(active).order_by(None).order_by(order, User.name, Provider.id)
     listed = [from_row(row) for row in db.session.execute(first.limit(PANEL_SIZE))]
     return Panel(counts, listed)
+
+
+def provider_availability(actor: Actor, provider_id: int) -> ProviderAvailability:
+    """One provider's availability: for the provider themselves, or a dispatcher."""
+    if not (actor.role is Role.PROVIDER and actor.user_id == provider_id):
+        require_read(actor, Read.PROVIDER_LIST)
+    query = availability_query(active_bookings_by_provider()).where(Provider.id == provider_id)
+    row = db.session.execute(query).one_or_none()
+    if row is None:
+        raise NotFound(f"No provider {provider_id}")
+    return from_row(row)
+
+
+@dataclass(frozen=True)
+class ProviderPage:
+    """What a dispatcher reads about one provider: availability, services, duty log."""
+
+    provider: ProviderAvailability
+    services: list[str]  # empty: every service
+    duty_log: list[ProviderDutyEvent]  # the latest first
+
+
+def provider_page(actor: Actor, provider_id: int) -> ProviderPage:
+    """One provider for a dispatcher, in three statements."""
+    require_read(actor, Read.PROVIDER_LIST)
+    provider = provider_availability(actor, provider_id)
+    log = db.session.scalars(
+        sa.select(ProviderDutyEvent)
+        .where(ProviderDutyEvent.provider_id == provider_id)
+        .order_by(ProviderDutyEvent.id.desc())
+    )
+    return ProviderPage(provider, skills.services_of(actor, provider_id), list(log))

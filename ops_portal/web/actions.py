@@ -17,6 +17,7 @@ from ..http.htmx import is_htmx
 from ..http.idempotency import idempotent
 from ..services import bookings, dispatch
 from .cards import LoadBooking, action_done, action_refused, card_response
+from .clock import display_zone, request_now
 from .forms import ActionForm
 from .regions import page_cards, page_regions
 
@@ -63,7 +64,14 @@ def register_booking_actions(blueprint: Blueprint, load_booking: LoadBooking) ->
             response.headers["HX-Reswap"] = "outerHTML"
             return response
         picker = (
-            dispatch.provider_picker(g.actor, booking.id, action, request.args.get("q", ""))
+            dispatch.provider_picker(
+                g.actor,
+                booking.id,
+                action,
+                request.args.get("q", ""),
+                now=request_now(),
+                zone=display_zone(),
+            )
             if LIFECYCLE[action].takes_provider
             else None
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, StringField, TextAreaField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms import BooleanField, IntegerField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, Length, NumberRange, Optional
 
+from ..domain.catalog import SERVICES
 from ..domain.lifecycle import LIFECYCLE, Action
 from ..domain.numbers import is_ascii_digits
 from ..domain.text import MAX_LENGTHS
@@ -89,3 +91,18 @@ class ActionForm(FlaskForm):
         if preset and typed.strip():
             return f"{preset}: {typed}"
         return preset or typed or None
+
+
+class DutyForm(FlaskForm):
+    """On or off duty: the state asked for ("on" or "off"), and why, if said."""
+
+    on_duty = StringField(validators=[AnyOf(("on", "off"), message="Choose on or off duty")])
+    reason = StringField(validators=[Optional(), Length(max=MAX_LENGTHS["reason"])])
+
+
+class ServicesForm(FlaskForm):
+    """The services a provider does: a checkbox each (the service says which names exist)."""
+
+    services = SelectMultipleField(
+        choices=[SelectChoice(s, s) for s in SERVICES], validate_choice=False
+    )

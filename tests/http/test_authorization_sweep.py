@@ -174,6 +174,21 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         }
     },
     "api.admin_providers": {"GET": {"-": api("401 403  403  403  403  200  200  401")}},
+    # Sent "on duty" to a provider on duty: authorized or not, nothing changes.
+    "api.provider_duty": {
+        "PUT": {
+            "P": api("401 403  403  200  403  200  200  401"),
+            "Q": api("401 403  403  403  200  200  200  401"),
+            "missing": api("401 403  403  403  403  404  404  401"),
+        }
+    },
+    "api.booking_candidates": {
+        "GET": {
+            "A": api("401 403  403  403  403  200  200  401"),
+            "B": api("401 403  403  403  403  200  200  401"),
+            "missing": api("401 403  403  403  403  404  404  401"),
+        }
+    },
     "api.admin_cancel": {
         "POST": action_cases(
             {
@@ -242,6 +257,30 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         "GET": {"-": web("302:login 403    403      403      403  302:/admin/")}
     },
     "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.provider_detail": {
+        "GET": {
+            "P": web("302:login 403      403      403      403      200"),
+            "Q": web("302:login 403      403      403      403      200"),
+            "missing": web("302:login 403      403      403      403      404"),
+        }
+    },
+    # Duty and services sent as they are (on duty; no services): nothing changes.
+    "provider.set_duty": {"POST": {"-": web("401       403      403      200      200      403")}},
+    "admin.provider_duty": {
+        "POST": {
+            "P": web("401       403      403      403      403      200"),
+            "Q": web("401       403      403      403      403      200"),
+            "missing": web("401       403      403      403      403      404"),
+        }
+    },
+    # Pat is user 3 and Quinn user 4 (the cast's order).
+    "admin.provider_services": {
+        "POST": {
+            "P": web("401       403      403      403      403      303:/admin/providers/3"),
+            "Q": web("401       403      403      403      403      303:/admin/providers/4"),
+            "missing": web("401       403      403      403      403      404"),
+        }
+    },
     "admin.booking_detail": {
         "GET": {
             "A": web("302:login 403      403      403      403      200"),
@@ -353,6 +392,10 @@ POST_KIND = {
     "auth.login": "login",
     "auth.logout": "logout",
     "account.profile": "own-account",
+    "api.provider_duty": "unchanged",
+    "provider.set_duty": "unchanged",
+    "admin.provider_duty": "unchanged",
+    "admin.provider_services": "unchanged",
 }
 RUN_LAST = ("auth.login", "auth.logout")  # they change sessions: after everything else
 
@@ -574,7 +617,7 @@ def run_cell(
 ) -> list[str]:
     app, is_api = world.app, endpoint.startswith("api.")
     action, target, modifiers = parse_case(case)
-    kind = POST_KIND.get(endpoint) if method == "POST" else None
+    kind = POST_KIND.get(endpoint) if method in ("POST", "PUT") else None
     real_action = action if isinstance(action, Action) else None
 
     # ---- the URL: the rule's own arguments, filled from the case
@@ -666,13 +709,19 @@ def run_cell(
         kwargs["data"] = {"csrf_token": csrf}
     elif kind == "own-account":
         kwargs["data"] = {"time_zone": "Europe/Berlin", "csrf_token": csrf}
+    elif kind == "unchanged":  # as things are: on duty, no services
+        if is_api:
+            kwargs["json"] = {"on_duty": True}
+        else:
+            kwargs["data"] = {"on_duty": "on", "csrf_token": csrf}
+            headers.update(HTMX)
     elif method == "POST":
         return [f"no way to build a POST to {endpoint}: add it to POST_KIND"]
 
-    before = digest() if method == "POST" else None
+    before = digest() if method in ("POST", "PUT") else None
     response = client.open(path, method=method, headers=headers, **kwargs)
     problems = check_answer(response, expected, actor, path, method)
-    if method != "POST" or problems:
+    if method not in ("POST", "PUT") or problems:
         return [f"{method} {path} as {actor} [{case}]: {p}" for p in problems]
 
     # ---- the effect on the database
@@ -683,6 +732,7 @@ def run_cell(
         "login": False,
         "logout": actor != "anonymous",
         "own-account": actor != "anonymous",
+        "unchanged": False,
     }[kind]
     if not succeeded:
         if before != after:

@@ -540,8 +540,9 @@ def test_assigning_a_provider_who_became_busy_since_the_page_was_drawn_is_403_in
             message="Provider is busy",
         )
         assert snapshot(waiting) == before
-        # Drawn again, the assign picker no longer offers Pat; force-assign does, marked busy.
-        assert pat not in page.form(waiting, "assign").options["provider_id"]
+        # Drawn again, the assign picker shows Pat busy and cannot choose him; force-assign can.
+        assign = Page(admin.get(page.action_link(waiting, "assign"), headers=HTMX))
+        assert f'<option value="{pat}" disabled>Pat Provider — busy with #{other}' in assign.html
         assert pat in page.form(waiting, "force-assign").options["provider_id"]
         picker = Page(admin.get(page.action_link(waiting, "force-assign"), headers=HTMX))
         assert f"Pat Provider — busy with #{other}" in picker.html

@@ -15,7 +15,7 @@ from ops_portal.domain.errors import InvalidInput, NotPermitted
 from ops_portal.domain.lifecycle import Action, Availability, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Provider, utcnow
-from ops_portal.services import accounts, bookings, dispatch, providers
+from ops_portal.services import accounts, bookings, dispatch, duty, providers, skills
 from ops_portal.services.bookings import Cursor
 from ops_portal.services.bookings.queries import FAILED_ON_BOARD, PER_LANE
 from tests.support.builders import booking_in, bulk_bookings
@@ -147,42 +147,45 @@ def test_the_provider_panel_counts_everyone_and_lists_the_first_twenty_free_ones
         sa.update(Provider).where(Provider.id == cast.other_provider.user_id).values(active=False)
     )
     db.session.commit()
+    off = add_providers(["Olly Offduty"])[0]
+    duty.set_duty(cast.admin, off, False, reason="Van in the garage")
 
     with counted_statements() as sent:
         panel = providers.provider_panel(cast.admin)
     assert panel.counts == {
         Availability.AVAILABLE: 30,
         Availability.BUSY: 1,
+        Availability.OFF_DUTY: 1,
         Availability.INACTIVE: 1,
     }
-    assert panel.total == 32
+    assert panel.total == 33
     assert [p.name for p in panel.providers] == [f"Provider {n:03d}" for n in range(20)]
 
     add_providers([f"Zed {n:03d}" for n in range(300)])
     with counted_statements() as sent_for_more:
         more = providers.provider_panel(cast.admin)
-    assert more.total == 332 and len(more.providers) == providers.PANEL_SIZE
+    assert more.total == 333 and len(more.providers) == providers.PANEL_SIZE
     assert len(sent_for_more) == len(sent)
 
 
-def test_the_assign_picker_offers_free_providers_eligible_ones_first(cast):
-    zoe, zed = add_providers(["Zoë Zinc", "Zed Zephyr"])
+def test_the_assign_picker_lists_everyone_eligible_ones_first_and_offers_whom_assign_takes(cast):
+    zoe, zed = add_providers(["Zoë Zinc", "Zed Zephyr"])  # Zoë has waited longest
     booking = booking_in(cast, Status.REJECTED)  # Pat rejected it
     booking_in(cast, Status.ASSIGNED, provider=cast.other_provider)  # Quinn is busy
+    pat, quinn = cast.provider.user_id, cast.other_provider.user_id
 
     picker = dispatch.provider_picker(cast.admin, booking.id, Action.ASSIGN)
-    assert [(label, [c.provider.name for c in choices]) for label, choices in picker.groups] == [
-        ("Free now", ["Zed Zephyr", "Zoë Zinc"]),
-        ("Free, but rejected this booking", ["Pat Provider"]),
+    assert [(label, [c.provider.id for c in choices]) for label, choices in picker.groups] == [
+        ("Can take it", [zoe, zed]),
+        ("Can't take it now", [pat, quinn]),
     ]
-    assert picker.matching == 3
+    assert picker.matching == 4
+    # An assign takes a provider who rejected the booking, never a busy one.
+    assert [picker.selectable(c) for c in picker.choices] == [True, True, True, False]
 
     forced = dispatch.provider_picker(cast.admin, booking.id, Action.FORCE_ASSIGN)
-    assert [(label, [c.provider.id for c in choices]) for label, choices in forced.groups] == [
-        ("Free now", [zed, zoe]),
-        ("Free, but rejected this booking", [cast.provider.user_id]),
-        ("Busy", [cast.other_provider.user_id]),
-    ]
+    assert [c.provider.id for c in forced.choices] == [zoe, zed, pat, quinn]
+    assert all(forced.selectable(c) for c in forced.choices)
 
 
 @pytest.mark.parametrize("search", ["zoe", "ZOË", "zinc", " Zi "])
@@ -209,6 +212,13 @@ def test_a_picker_shows_thirty_of_many_providers_in_as_many_statements_as_for_a_
     many, many_statements = picker()
     assert len(few.choices) == few.matching == 2
     assert len(many.choices) == dispatch.PICKER_SIZE and many.matching == 102
+    # Off duty, rejections, skills and a history of work are read in the same statements.
+    for n, provider_id in enumerate(p.provider.id for p in many.choices[:10]):
+        duty.set_duty(cast.admin, provider_id, n % 2 == 0)
+        skills.set_services(cast.admin, provider_id, ["Plumbing"])
+    bulk_bookings(cast, [Status.COMPLETED, Status.REJECTED] * 20, providers=("provider",))
+    _, busier_statements = picker()
+    assert busier_statements == few_statements
     assert many_statements == few_statements
 
 

@@ -59,6 +59,7 @@ def test_provider_list_makes_the_same_number_of_queries_for_5_and_500_providers(
     by_availability = {a: sum(1 for row in large if row[3] is a) for a in Availability}
     assert by_availability == {
         Availability.BUSY: 4,
+        Availability.OFF_DUTY: 0,
         Availability.INACTIVE: 1,
         Availability.AVAILABLE: 495,
     }

@@ -15,6 +15,8 @@ from ...domain.errors import (
     InvalidInput,
     NotPermitted,
     ProviderBusy,
+    ProviderOffDuty,
+    ServiceNotOffered,
     StaleBooking,
     TransitionNotAllowed,
 )
@@ -22,6 +24,7 @@ from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
 from ...domain.schedule import check_window_ahead
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
+from .. import skills  # a module, not its names: skills reads bookings.rules
 from ..transactions import locked_row, write_transaction
 from .queries import get_booking, was_ever_assigned
 from .rules import (
@@ -205,8 +208,14 @@ def _guard_provider(session: Session, booking: Booking, provider: Provider, chec
             f"Booking {booking.id} is already assigned to provider {provider.id}",
             booking=booking,
         )
-    if check and _active_booking_ids(session, provider.id):
+    if not check:  # a forced assignment overrides the rest
+        return
+    if _active_booking_ids(session, provider.id):
         raise ProviderBusy("Provider is busy", booking=booking)
+    if not provider.on_duty:
+        raise ProviderOffDuty("Provider is off duty", booking=booking)
+    if not skills.provider_does(session, provider.id, booking.service):
+        raise ServiceNotOffered(f"{provider.name} doesn't do {booking.service}", booking=booking)
 
 
 def _unrelated(booking: Booking, action: Action) -> NotPermitted:
