@@ -537,6 +537,8 @@ def test_dispatch_run_stops_cleanly_on_sigterm(tmp_path):
         assert "dispatcher: stopped" in worker.stderr.read()
     finally:
         worker.kill()
+
+
 def test_users_import_reads_a_providers_services_and_refuses_the_whole_file_for_an_unknown_one(
     cli, tmp_path
 ):

@@ -10,12 +10,12 @@ from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role, Status
 from ..http.htmx import is_htmx
 from ..models import utcnow
-from ..services import bookings, duty, providers, skills
+from ..services import automation, bookings, duty, providers, skills
 from ..web.actions import register_booking_actions
 from ..web.cards import read_reasons
 from ..web.forms import DutyForm, ServicesForm
 from ..web.gates import fragment_of, gate_blueprint
-from ..web.params import cursor_arg
+from ..web.params import cursor_arg, flag_arg
 from ..web.regions import page_cards, page_regions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -50,6 +50,7 @@ def _render_board(template: str):
     read_reasons(booking for lane in lanes for booking in lane.items)
     return render_template(
         template,
+        automation=automation.automation_state(),
         lanes=lanes,
         panel=providers.provider_panel(g.actor),
         narrowed=narrowed,
@@ -61,6 +62,15 @@ def _render_board(template: str):
 def board():
     """The dispatch board: what needs doing, the soonest window first, and who is free."""
     return _render_board("admin/board.html")
+
+
+@admin.post("/automation")
+def set_automation():
+    """Pause (paused=1) or resume (paused=0) the SYSTEM dispatcher, for every process."""
+    state = automation.set_paused(g.actor, flag_arg(request.form, "paused"))
+    if is_htmx():
+        return render_template("admin/_automation.html", automation=state)
+    return redirect(url_for("admin.board"), 303)
 
 
 @admin.get("/board")

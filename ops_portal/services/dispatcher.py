@@ -16,22 +16,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from ..domain.errors import DomainError
-from ..domain.lifecycle import LIFECYCLE, Action, Actor, Status
+from ..domain.lifecycle import Action, Actor, Status
+from ..domain.schedule import waited
 from ..extensions import db
-from ..models import Booking, BookingEvent, Provider, ProviderDutyEvent, User
-from . import providers
+from ..models import Booking, BookingEvent
 from .automation import automation_state
 from .bookings import perform_action
-from .dispatch import _rejecters
+from .dispatch import candidates
 
 # What the dispatcher works on, in order: the soonest window first (bookings without one last).
 OPEN_STATUSES = (Status.PENDING, Status.REJECTED)
-# Events after which a provider is idle: their job ended (completed, or released from it).
-WORK_ENDED = tuple(
-    action
-    for action, rule in LIFECYCLE.items()
-    if rule.releases_provider or action is Action.COMPLETE
-)
 OFFERS = (Action.ASSIGN, Action.FORCE_ASSIGN)
 
 
@@ -54,13 +48,6 @@ class PassSummary:
         data = asdict(self)
         data["at"] = self.at.isoformat()
         return data
-
-
-@dataclass(frozen=True)
-class Candidate:
-    provider_id: int
-    name: str
-    idle_since: datetime
 
 
 def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
@@ -89,8 +76,9 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
         )
         summary.failed.append({"booking": booking_id, "reason": reason})
         return
-    candidates = ranked_candidates(booking_id)
-    if not candidates:
+    _, everyone = candidates(system, booking_id)
+    eligible = [c for c in everyone if c.eligible]  # the longest idle first
+    if not eligible:
         if now - waiting_since >= policy.no_provider_wait:
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
             reason = f"No eligible provider for {minutes} min: needs a dispatcher"
@@ -99,20 +87,18 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
             )
             summary.failed.append({"booking": booking_id, "reason": reason})
         return
-    chosen = candidates[0]
-    reason = (
-        f"longest idle of {len(candidates)} eligible: idle {_duration(now - chosen.idle_since)}"
-    )
+    chosen = eligible[0]
+    reason = f"longest idle of {len(eligible)} eligible: idle {waited(chosen.idle_since, now)}"
     perform_action(
         system,
         booking_id,
         Action.ASSIGN,
-        provider_id=chosen.provider_id,
+        provider_id=chosen.provider.id,
         reason=reason,
         expected_version=version,
     )
     summary.offered.append(
-        {"booking": booking_id, "provider": chosen.provider_id, "reason": reason}
+        {"booking": booking_id, "provider": chosen.provider.id, "reason": reason}
     )
 
 
@@ -133,50 +119,4 @@ def _offers_made(booking_id: int) -> int:
         sa.select(sa.func.count())
         .select_from(BookingEvent)
         .where(BookingEvent.booking_id == booking_id, BookingEvent.action.in_(OFFERS))
-    )
-
-
-def ranked_candidates(booking_id: int) -> list[Candidate]:
-    """The providers the booking may be offered to now, the longest idle first: active, on
-    duty, AVAILABLE, and not one who turned it down. One query, however many providers."""
-    active = providers.active_bookings_by_provider()
-    work_ended = (
-        sa.select(BookingEvent.provider_id, sa.func.max(BookingEvent.created_at).label("at"))
-        .where(BookingEvent.action.in_(WORK_ENDED), BookingEvent.provider_id.is_not(None))
-        .group_by(BookingEvent.provider_id)
-        .subquery()
-    )
-    on_duty_since = (
-        sa.select(
-            ProviderDutyEvent.provider_id, sa.func.max(ProviderDutyEvent.created_at).label("at")
-        )
-        .where(ProviderDutyEvent.on_duty.is_(True))
-        .group_by(ProviderDutyEvent.provider_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        sa.select(Provider.id, User.name, User.created_at, work_ended.c.at, on_duty_since.c.at)
-        .join(User, User.id == Provider.id)
-        .outerjoin(active, active.c.provider_id == Provider.id)
-        .outerjoin(work_ended, work_ended.c.provider_id == Provider.id)
-        .outerjoin(on_duty_since, on_duty_since.c.provider_id == Provider.id)
-        .where(
-            Provider.active.is_(True),
-            Provider.on_duty.is_(True),
-            active.c.busy_with.is_(None),
-            Provider.id.not_in(_rejecters(booking_id)),
-        )
-    ).all()
-    candidates = [
-        Candidate(row[0], row[1], max(t for t in row[2:] if t is not None)) for row in rows
-    ]
-    return sorted(candidates, key=lambda c: (c.idle_since, c.provider_id))
-
-
-def _duration(span: timedelta) -> str:
-    minutes = max(0, int(span.total_seconds() // 60))
-    if minutes < 120:
-        return f"{minutes} min"
-    return (
-        f"{minutes // 60} h {minutes % 60} min" if minutes < 48 * 60 else f"{minutes // 1440} days"
     )

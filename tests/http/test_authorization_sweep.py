@@ -264,6 +264,8 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
             "missing": web("302:login 403      403      403      403      404"),
         }
     },
+    # Automation left as it is (running): nothing changes.
+    "admin.set_automation": {"POST": {"-": web("401 403 403 403 403 200")}},
     # Duty and services sent as they are (on duty; no services): nothing changes.
     "provider.set_duty": {"POST": {"-": web("401       403      403      200      200      403")}},
     "admin.provider_duty": {
@@ -394,6 +396,7 @@ POST_KIND = {
     "account.profile": "own-account",
     "api.provider_duty": "unchanged",
     "provider.set_duty": "unchanged",
+    "admin.set_automation": "unchanged",
     "admin.provider_duty": "unchanged",
     "admin.provider_services": "unchanged",
 }
@@ -709,11 +712,11 @@ def run_cell(
         kwargs["data"] = {"csrf_token": csrf}
     elif kind == "own-account":
         kwargs["data"] = {"time_zone": "Europe/Berlin", "csrf_token": csrf}
-    elif kind == "unchanged":  # as things are: on duty, no services
+    elif kind == "unchanged":  # as things are: on duty, no services, automation running
         if is_api:
             kwargs["json"] = {"on_duty": True}
         else:
-            kwargs["data"] = {"on_duty": "on", "csrf_token": csrf}
+            kwargs["data"] = {"on_duty": "on", "paused": "0", "csrf_token": csrf}
             headers.update(HTMX)
     elif method == "POST":
         return [f"no way to build a POST to {endpoint}: add it to POST_KIND"]

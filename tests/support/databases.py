@@ -115,6 +115,8 @@ class PostgresReset:
             # Triggers refuse TRUNCATE of the audit trail; replica mode skips them for this reset.
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
             conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+            # The rows the migrations put in, as a migrated database has them.
+            conn.exec_driver_sql("INSERT INTO dispatch_settings (id, paused) VALUES (1, false)")
         return self.url
 
     def close(self) -> None:
