@@ -480,7 +480,7 @@ def test_the_readme_names_the_demo_people_by_what_they_do():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     roles = {email: DEMO_ROLE_WORDS[role] for email, _, role in demo.DEMO_ACCOUNTS}
     rows = [line.split("|")[1:3] for line in readme.splitlines() if line.startswith("| ")]
-    named = {cells[1].split("`")[1]: cells[0].strip() for cells in rows if "`" in cells[1]}
+    named = {cells[1].split("`")[1]: cells[0].strip() for cells in rows if "@" in cells[1]}
     assert named == {
         "admin@example.com": "dispatcher",
         "pat@example.com": "provider",
