@@ -61,7 +61,7 @@ def _off_duty_after_lapses(provider_id: int, now: datetime) -> None:
         Actor.system(),
         provider_id,
         False,
-        reason=f"Let {lapses} offers lapse in a row",
+        reason=f"Let {lapses} offer{'' if lapses == 1 else 's'} lapse in a row",
         now=now,
     )
 
