@@ -258,7 +258,7 @@ def dispatch_run(interval):
     while not stop.is_set():
         summary = dispatcher.run_pass(utcnow())
         db.session.remove()  # no connection held between passes
-        if summary.offered or summary.failed:
+        if summary.expired or summary.offered or summary.failed:
             _emit(summary.as_json())
         stop.wait(interval)
     click.echo("dispatcher: stopped", err=True)

@@ -83,6 +83,10 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # valid for the session: a page left open keeps working
         "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "UTC"),
+        # Seconds a provider has to accept or reject an offer before it lapses.
+        "OFFER_TIMEOUT_SECONDS": int(os.environ.get("OFFER_TIMEOUT_SECONDS", "300")),
+        # Offers a provider lets lapse in a row before they are put off duty.
+        "LAPSES_BEFORE_OFF_DUTY": int(os.environ.get("LAPSES_BEFORE_OFF_DUTY", "3")),
         # Failed logins allowed per account and per client address. Memory storage counts per
         # process: with several workers use Redis (RATELIMIT_STORAGE_URI=redis://host:6379/0).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -18,6 +18,7 @@ from .domain.lifecycle import (
     STATUS_WORDS,
     TERMINAL,
     Action,
+    Deadline,
     Relation,
     Role,
     Status,
@@ -75,6 +76,10 @@ def _also(action: Action) -> str:
         notes.append("pages ask for a reason")
     elif rule.reason_presets:
         notes.append("pages offer reasons to choose from (optional)")
+    if rule.offer_deadline is Deadline.BEFORE:
+        notes.append('only before the offer\'s deadline (after it 409 "This offer expired at …")')
+    elif rule.offer_deadline is Deadline.AFTER:
+        notes.append("only once the offer's deadline has passed (before it 409)")
     if rule.confirms:
         notes.append("pages ask to confirm")
     if rule.refusal_hint:

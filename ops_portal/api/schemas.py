@@ -187,6 +187,13 @@ class BookingSchema(ma.Schema):
     window_start = fields.DateTime(allow_none=True)
     window_end = fields.DateTime(allow_none=True)
     notes = fields.String(required=True)
+    offer_expires_at = fields.DateTime(
+        allow_none=True,
+        **described(
+            "While ASSIGNED: when the offer lapses unless its provider accepts or rejects it "
+            "first. " + for_audience(Audience.PROVIDER, Audience.DISPATCH)
+        ),
+    )
     customer_phone = fields.String(required=True, **described("Empty when none was given."))
     version = fields.Integer(
         required=True, **described("Rises by one with every change; also the ETag.")
@@ -199,8 +206,11 @@ class BookingSchema(ma.Schema):
 
     @post_dump(pass_original=True)
     def _internal_flags_for_dispatch(self, data: dict, booking, **kwargs) -> dict:
-        if getattr(booking, "audience", Audience.CUSTOMER) is not Audience.DISPATCH:
+        audience = getattr(booking, "audience", Audience.CUSTOMER)
+        if audience is not Audience.DISPATCH:
             del data["assignment_forced"]
+        if audience is Audience.CUSTOMER:
+            data.pop("offer_expires_at", None)
         return data
 
 

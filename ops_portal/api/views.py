@@ -10,7 +10,15 @@ from flask import Blueprint, g, jsonify, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
 
 from ..domain.errors import NotAuthenticated, NotPermitted
-from ..domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Relation, Source, Status
+from ..domain.lifecycle import (
+    BOOKING_ACTIONS,
+    LIFECYCLE,
+    Action,
+    Deadline,
+    Relation,
+    Source,
+    Status,
+)
 from ..extensions import db
 from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
 from ..models import utcnow
@@ -50,8 +58,9 @@ REFUSALS = {
     401: "No valid bearer token.",
     403: "Your role or relation to the booking does not allow this (or the provider is busy).",
     404: "No such booking or provider.",
-    409: "The booking moved on since the version you sent, or the same Idempotency-Key is "
-    "still being processed.",
+    409: "The booking moved on since the version you sent, the same Idempotency-Key is still "
+    "being processed, or the offer's deadline does not allow it now (an answer after it, an "
+    "expiry before it).",
     413: "The body is larger than the server accepts.",
     422: "This Idempotency-Key was used for a different request, or (creating a booking) the "
     "window has already begun.",
@@ -170,6 +179,16 @@ def _perform(body: dict, booking_id: int, action: Action):
     return _with_etag(booking)
 
 
+# What the offer's deadline (the booking's `offer_expires_at`) allows, by the rule's stance.
+DEADLINE_WORDS = {
+    None: "",
+    Deadline.BEFORE: " Only before the offer's deadline (`offer_expires_at`): at or after it "
+    "the answer is 409 `offer_expired`.",
+    Deadline.AFTER: " Only once the offer's deadline (`offer_expires_at`) has passed: before it "
+    "the answer is 409 `offer_still_open`.",
+}
+
+
 def _action_view(action: Action):
     """One operation per action, so each one's body and rules are documented on their own."""
     rule = LIFECYCLE[action]
@@ -187,6 +206,7 @@ def _action_view(action: Action):
         f"{rule.label or action.value.capitalize()}: {sources} → {rule.target.value}\n\n"
         f"Who may: {who}. From any other status the answer is 400 and nothing changes; "
         "the change and its event are written together or not at all."
+        + DEADLINE_WORDS[rule.offer_deadline]
     )
     documented = api.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])(view)
     documented = refusals(*WRITE_REFUSALS)(documented)

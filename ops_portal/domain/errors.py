@@ -3,6 +3,7 @@ HTTP answers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 
@@ -63,6 +64,34 @@ class ServiceNotOffered(NotPermitted):
     """Assign to a provider who does not do the booking's service."""
 
     code = "service_not_offered"
+
+
+class OfferDeadline(DomainError):
+    """An action the offer's deadline does not allow now. The deadline is told in the zone of
+    whoever reads it (`worded`); `detail` tells it in UTC."""
+
+    words = ""  # "{time}" is the deadline's time of day
+
+    def __init__(self, deadline: datetime, *, booking: Any = None):
+        self.deadline = deadline
+        super().__init__(self.worded(UTC) + " UTC", booking=booking)
+
+    def worded(self, zone: tzinfo) -> str:
+        return self.words.format(time=self.deadline.astimezone(zone).strftime("%H:%M"))
+
+
+class OfferExpired(OfferDeadline):
+    """A provider answers an offer after its deadline: it has lapsed."""
+
+    code = "offer_expired"
+    words = "This offer expired at {time}"
+
+
+class OfferStillOpen(OfferDeadline):
+    """The offer is expired before its deadline: its provider may still answer."""
+
+    code = "offer_still_open"
+    words = "This offer is open until {time}"
 
 
 class NotFound(DomainError):

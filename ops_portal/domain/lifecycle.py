@@ -93,6 +93,14 @@ class Action(StrEnum):
     RETRY = "retry"
     FORCE_CANCEL = "force-cancel"
     MARK_FAILED = "mark-failed"
+    EXPIRE_OFFER = "expire-offer"
+
+
+class Deadline(StrEnum):
+    """How an action stands to the deadline of the booking's offer (bookings.offer_expires_at)."""
+
+    BEFORE = "before"  # only while the offer is open: the provider's answer
+    AFTER = "after"  # only once it has lapsed: its expiry
 
 
 class Relation(StrEnum):
@@ -128,6 +136,9 @@ class Rule:
     done: str = ""
     # Why the action is refused from a status it does not allow, when there is more to say.
     refusal_hint: str = ""
+    # The offer's deadline decides when it may be taken: a provider answers before it, the
+    # offer lapses after it, and never both.
+    offer_deadline: Deadline | None = None
 
 
 def _rule(action: Action, sources, target: Status, roles, **kwargs) -> Rule:
@@ -193,6 +204,7 @@ LIFECYCLE: dict[Action, Rule] = {
             S.IN_PROGRESS,
             (R.PROVIDER,),
             relation=Relation.ASSIGNED,
+            offer_deadline=Deadline.BEFORE,
             label="Accept",
             customer_words="Job started",
             done="accepted: the job is in progress",
@@ -205,9 +217,21 @@ LIFECYCLE: dict[Action, Rule] = {
             relation=Relation.ASSIGNED,
             releases_provider=True,
             asks_reason=True,
+            offer_deadline=Deadline.BEFORE,
             label="Reject",
             customer_words="Looking for another provider",
             done="rejected",
+        ),
+        _rule(
+            Action.EXPIRE_OFFER,
+            (S.ASSIGNED,),
+            S.REJECTED,
+            (R.SYSTEM,),
+            releases_provider=True,
+            offer_deadline=Deadline.AFTER,
+            label="Expire offer",
+            customer_words="Looking for another provider",
+            done="expired: the provider did not answer in time",
         ),
         _rule(
             Action.COMPLETE,

@@ -4,6 +4,7 @@ time zones a person may read times in. Every rule takes `now`; none reads the cl
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -68,6 +69,21 @@ def waited(since: datetime, now: datetime) -> str:
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"
+
+
+def time_left(seconds: int) -> str:
+    """What is left of an offer, as its countdown says it: "4 min left", "40 s left",
+    "expired" (static/js/app.js counts down in the same words)."""
+    if seconds <= 0:
+        return "expired"
+    if seconds < 60:
+        return f"{seconds} s left"
+    return f"{seconds // 60} min left"
+
+
+def seconds_until(deadline: datetime, now: datetime) -> int:
+    """Whole seconds from `now` to `deadline`, rounded up (0 once it has come)."""
+    return max(0, math.ceil((deadline - now).total_seconds()))
 
 
 @cache

@@ -17,6 +17,7 @@ from ..domain.errors import (
     NotAuthenticated,
     NotFound,
     NotPermitted,
+    OfferDeadline,
     StaleBooking,
     TransitionNotAllowed,
     WindowPassed,
@@ -34,6 +35,7 @@ STATUS_FOR_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (NotPermitted, 403),
     (NotFound, 404),
     (StaleBooking, 409),
+    (OfferDeadline, 409),
     (ConflictInFlight, 409),
     (IdempotencyKeyReused, 422),
 )

@@ -24,16 +24,17 @@ PICKER_SIZE = 30
 
 
 def rejected_by(booking_id: int) -> list[int]:
-    """Providers who rejected the booking, oldest first, from its events (never stored twice)."""
+    """Providers who rejected the booking or let its offer lapse, oldest first, from its events
+    (never stored twice)."""
     return list(db.session.scalars(_rejecters(booking_id).order_by(BookingEvent.id)))
 
 
 def _rejecters(booking_id: int) -> sa.Select:
-    """The providers who rejected the booking: a select for a subquery or a list (a reject
-    event always names its provider)."""
+    """The providers who turned the booking down, by rejecting it or letting its offer lapse: a
+    select for a subquery or a list (both events always name their provider)."""
     return sa.select(BookingEvent.provider_id).where(
         BookingEvent.booking_id == booking_id,
-        BookingEvent.action == Action.REJECT,
+        BookingEvent.action.in_((Action.REJECT, Action.EXPIRE_OFFER)),
         BookingEvent.provider_id.is_not(None),
     )
 

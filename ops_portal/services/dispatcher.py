@@ -1,6 +1,7 @@
-"""The SYSTEM dispatcher: one pass offers each open booking (PENDING, or REJECTED and awaiting
-another offer), the soonest window first, to the eligible provider who has been idle longest,
-and fails the bookings automation cannot place, so that a person takes them up.
+"""The SYSTEM dispatcher: one pass expires every overdue offer, then offers each open booking
+(PENDING, or REJECTED and awaiting another offer), the soonest window first, to the eligible
+provider who has been idle longest, and fails the bookings automation cannot place, so that a
+person takes them up.
 
 A pass acts as SYSTEM through the same service functions, locks and checks as a person does
 (`perform_action`): every change is conditional on the state it read, so several dispatchers may
@@ -20,6 +21,7 @@ from ..domain.lifecycle import Action, Actor, Status
 from ..domain.schedule import waited
 from ..extensions import db
 from ..models import Booking, BookingEvent
+from . import offers
 from .automation import automation_state
 from .bookings import perform_action
 from .dispatch import candidates
@@ -40,6 +42,7 @@ class Policy:
 class PassSummary:
     at: datetime
     paused: bool = False
+    expired: list[int] = field(default_factory=list)  # bookings whose offer lapsed
     offered: list[dict] = field(default_factory=list)  # {"booking", "provider", "reason"}
     failed: list[dict] = field(default_factory=list)  # {"booking", "reason"}
     skipped: list[dict] = field(default_factory=list)  # changed by someone else meanwhile
@@ -56,6 +59,7 @@ def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
     if automation_state().paused:
         summary.paused = True
         return summary
+    summary.expired = offers.expire_offers(now)
     system = Actor.system()
     for booking_id, version, status, waiting_since in _open_bookings(policy.batch):
         try:
@@ -72,7 +76,7 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
     if status is Status.REJECTED and offers >= policy.offers_before_failing:
         reason = f"Offered {offers} times without acceptance: needs a dispatcher"
         perform_action(
-            system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version
+            system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version, now=now
         )
         summary.failed.append({"booking": booking_id, "reason": reason})
         return
@@ -83,7 +87,12 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
             reason = f"No eligible provider for {minutes} min: needs a dispatcher"
             perform_action(
-                system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version
+                system,
+                booking_id,
+                Action.MARK_FAILED,
+                reason=reason,
+                expected_version=version,
+                now=now,
             )
             summary.failed.append({"booking": booking_id, "reason": reason})
         return
@@ -96,6 +105,7 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
         provider_id=chosen.provider.id,
         reason=reason,
         expected_version=version,
+        now=now,
     )
     summary.offered.append(
         {"booking": booking_id, "provider": chosen.provider.id, "reason": reason}

@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 from flask import flash, g, get_flashed_messages, make_response, redirect, render_template
 
-from ..domain.errors import ConflictInFlight, DomainError, StaleBooking
+from ..domain.errors import ConflictInFlight, DomainError, OfferDeadline, StaleBooking
 from ..domain.lifecycle import Action, Actor, confirmation
 from ..http.errors import status_for
 from ..http.htmx import alert_response, is_htmx
 from ..services import bookings
+from .clock import display_zone
 from .gates import current_actor, home_url
 from .regions import cards_of_sending_page, regions_of_sending_page
 
@@ -71,7 +72,7 @@ def action_refused(error: DomainError, booking_id: int, load_booking: LoadBookin
 
 def refusal_in_words(error: DomainError, booking) -> str:
     """The message for a person: a stale page is explained without version numbers, a press
-    still being worked on without idempotency keys."""
+    still being worked on without idempotency keys, an offer's deadline in the person's zone."""
     if isinstance(error, StaleBooking):
         return (
             f"This booking changed: now {booking.status}. It was updated after this page was "
@@ -82,6 +83,8 @@ def refusal_in_words(error: DomainError, booking) -> str:
             "Your earlier press of this button is still being worked on; wait a moment, then "
             "press again (it will not be done twice)."
         )
+    if isinstance(error, OfferDeadline):
+        return f"{error.worded(display_zone())}."
     return error.detail
 
 

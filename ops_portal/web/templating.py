@@ -16,11 +16,13 @@ from ..domain.lifecycle import (
     STATUS_WORDS,
     Action,
     Relation,
+    Role,
+    Status,
     allowed_actions,
     is_related,
     status_words,
 )
-from ..domain.schedule import is_late, waited
+from ..domain.schedule import is_late, seconds_until, time_left, waited
 from ..services.bookings import BOARD_LANES
 from ..services.bookings.rules import dial_string
 from .cards import card_messages, latest_reason, orphan_card_messages
@@ -51,6 +53,8 @@ def register_template_helpers(app: Flask) -> None:
             return f"{start_local:%a %d %b %Y, %H:%M}–{end_local:%H:%M} {end_local.tzname()}"
         return f"{local_time(start)} – {local_time(end)}"
 
+    app.add_template_filter(time_left, "time_left")
+
     @app.context_processor
     def web_helpers():
         return {
@@ -76,6 +80,7 @@ def register_template_helpers(app: Flask) -> None:
             "display_zone_name": lambda: display_zone().key,
             "local_now": lambda: request_now().astimezone(display_zone()),
             "waiting": waiting,
+            "offer_seconds_left": offer_seconds_left,
             "BOARD_LANES": BOARD_LANES,
             "status_in_words": status_in_words,
             "maps_url": maps_url,
@@ -99,6 +104,16 @@ def booking_is_late(booking) -> bool:
 def waiting(booking) -> str:
     """How long the booking has waited in its status ("3 h")."""
     return waited(booking.updated_at, request_now())
+
+
+def offer_seconds_left(booking) -> int | None:
+    """Seconds left of the booking's offer, for its provider and dispatchers; None when it is no
+    offer, or the person is its customer (who waits for a provider, not for a deadline)."""
+    if booking.status != Status.ASSIGNED or booking.offer_expires_at is None:
+        return None
+    if not current_user.is_authenticated or current_user.role == Role.CUSTOMER:
+        return None
+    return seconds_until(booking.offer_expires_at, request_now())
 
 
 def status_in_words(booking) -> str:

@@ -189,3 +189,41 @@
   if (day) day.addEventListener("change", update);
   update();
 })();
+
+// An offer's countdown: data-offer-seconds is what was left when the server drew the card, told
+// in the server's words ("4 min left", "expired"). When an offer runs out, the page redraws its
+// lists a moment later, once automation has had its turn to expire it.
+(function () {
+  "use strict";
+  var REDRAW_AFTER_MS = 2500;
+  var deadlines = new WeakMap();
+
+  function words(seconds) {
+    if (seconds <= 0) return "expired";
+    return seconds < 60 ? seconds + " s left" : Math.floor(seconds / 60) + " min left";
+  }
+
+  function tick() {
+    var now = Date.now();
+    var ranOut = false;
+    document.querySelectorAll("[data-offer-seconds]").forEach(function (clock) {
+      if (!deadlines.has(clock)) {
+        deadlines.set(clock, now + Number(clock.getAttribute("data-offer-seconds")) * 1000);
+      }
+      var left = Math.max(0, Math.ceil((deadlines.get(clock) - now) / 1000));
+      var text = words(left);
+      if (clock.textContent === text) return;
+      clock.textContent = text;
+      if (!left) {
+        clock.parentNode.classList.add("offer-expired");
+        ranOut = true;
+      }
+    });
+    if (ranOut && window.htmx) {
+      setTimeout(function () { htmx.trigger(document.body, "bookings-changed"); }, REDRAW_AFTER_MS);
+    }
+  }
+
+  tick();
+  setInterval(tick, 1000);
+})();

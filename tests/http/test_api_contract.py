@@ -52,7 +52,12 @@ def report_requests_sent():
         print(f"\nschemathesis: {sent} requests on {backend} answered within the contract")
 
 
-CALLER_FOR_ROLE = {Role.CUSTOMER: "owner", Role.PROVIDER: "provider", Role.ADMIN: "admin"}
+CALLER_FOR_ROLE = {
+    Role.CUSTOMER: "owner",
+    Role.PROVIDER: "provider",
+    Role.ADMIN: "admin",
+    Role.SYSTEM: "system",
+}
 
 
 def caller(case) -> str:
@@ -64,7 +69,9 @@ def caller(case) -> str:
     if case.method == "POST" and last in {a.value for a in BOOKING_ACTIONS}:
         roles = LIFECYCLE[Action(last)].roles
         return next(
-            CALLER_FOR_ROLE[r] for r in (Role.ADMIN, Role.PROVIDER, Role.CUSTOMER) if r in roles
+            CALLER_FOR_ROLE[r]
+            for r in (Role.ADMIN, Role.PROVIDER, Role.CUSTOMER, Role.SYSTEM)
+            if r in roles
         )
     return "admin"
 

@@ -136,6 +136,11 @@ API_ACTION_ROWS = {
         api("401 403  403  403  403  200  200  401"),
         api("401 403  403  403  403  200  200  401"),
     ),
+    # Automation's alone; the shared bookings' offers are still open, so it is too early.
+    "expire-offer": (
+        api("401 403  403  403  403  403  409  401"),
+        api("401 403  403  403  403  403  409  401"),
+    ),
 }
 API_ACTION_MISSING = api("401 404  404  404  404  404  404  401")
 API_ACTION_EXTRA = {

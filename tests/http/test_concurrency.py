@@ -9,6 +9,7 @@ sleeps to make an interleaving happen: the only waiting is the bounded readiness
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
-from ops_portal.services import accounts, bookings
+from ops_portal.services import accounts, bookings, offers
 from tests.support.builders import assert_event_chain, booking_in, event_actions
 from tests.support.server import (
     REQUEST_TIMEOUT,
@@ -333,3 +334,63 @@ def test_many_actors_on_many_bookings_keep_every_guarantee(app, cast, server):
         f"{len(responses)} requests, {len(successes)} transitions:",
         dict(Counter(r.status_code for r in responses)),
     )
+
+
+# Rounds of the accept-versus-expiry race: a few here, 100 in the long profile.
+OFFER_RACE_ROUNDS = int(os.environ.get("OPS_PORTAL_OFFER_RACE_ROUNDS", "5"))
+
+
+def test_an_accept_and_the_expiry_of_its_offer_at_the_same_instant_have_one_winner(
+    app, cast, server
+):
+    """Each round the provider accepts through the server (its clock: before the deadline)
+    while a sweep in this process expires the offer (its clock: at the deadline), released
+    together: each alone would succeed, and exactly one does."""
+    app.config["LAPSES_BEFORE_OFF_DUTY"] = 0  # the provider stays on duty for every round
+    provider_id = cast.provider.user_id
+    outcomes = Counter()
+
+    def sweep_at(deadline):
+        def call(_session):
+            with app.app_context():
+                return offers.expire_offers(deadline)
+
+        return call
+
+    for _ in range(OFFER_RACE_ROUNDS):
+        booking_id = bookings.create_booking(cast.owner, service="Gutter clearing").id
+        assigned = bookings.perform_action(
+            cast.admin, booking_id, Action.ASSIGN, provider_id=provider_id
+        )
+        deadline = assigned.offer_expires_at
+        fresh_session()
+
+        accept, expired = race(
+            server,
+            [
+                lambda s, b=booking_id: server.post(
+                    s, f"/api/bookings/{b}/accept", cast.tokens["provider"], {}
+                ),
+                sweep_at(deadline),
+            ],
+        )
+
+        assert_no_server_errors([accept])
+        fresh_session()
+        if accept.status_code == 200:
+            assert expired == [], "an accepted offer was expired too"
+            assert event_actions(booking_id)[-1] == "accept"
+            bookings.perform_action(cast.provider, booking_id, Action.COMPLETE)
+        else:
+            # The sweep won: the provider is no longer assigned, so the accept is refused.
+            assert expired == [booking_id], describe([accept])
+            assert accept.status_code == 403, describe([accept])
+            assert event_actions(booking_id)[-1] == "expire-offer"
+        assert event_actions(booking_id)[:3] in (
+            ["create", "assign", "accept"],
+            ["create", "assign", "expire-offer"],
+        )
+        assert_event_chain(booking_id)
+        outcomes["accepted" if accept.status_code == 200 else "expired"] += 1
+    print("offer race:", dict(outcomes))  # pytest -s shows who won how often
+    assert sum(outcomes.values()) == OFFER_RACE_ROUNDS

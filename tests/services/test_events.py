@@ -27,6 +27,7 @@ from ops_portal.domain.lifecycle import (
     TERMINAL,
     Action,
     Actor,
+    Deadline,
     Role,
     Status,
     allowed_actions,
@@ -142,6 +143,8 @@ def test_event_chains_stay_unbroken_across_a_long_random_walk(cast):
                 rule.takes_provider and facts.status in ACTIVE and facts.provider_id == provider_id
             )
         )
+        # An offer is expired once its deadline has come: the walk's clock moves there for it.
+        deadline = booking.offer_expires_at if rule.offer_deadline is Deadline.AFTER else None
         try:
             done = bookings.perform_action(
                 actor,
@@ -150,6 +153,7 @@ def test_event_chains_stay_unbroken_across_a_long_random_walk(cast):
                 provider_id=provider_id,
                 reason=reason,
                 expected_version=expected_version,
+                now=deadline,
             )
         except DomainError as error:
             assert not should_succeed, f"{action} by {actor} refused: {error.detail}"

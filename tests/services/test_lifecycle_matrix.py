@@ -8,7 +8,8 @@ to the booking judged here independently of the code's own `is_related`:
 - role not among the rule's roles -> refused, 403
 - the relation fails (OWNER: the owning customer; ASSIGNED: the provider assigned now) -> 403
 - the booking's status is not among the rule's sources -> refused, 400
-- else allowed: the booking moves to the rule's target with exactly one new event.
+- else allowed (taken on the right side of the offer's deadline, where the rule names one):
+  the booking moves to the rule's target with exactly one new event.
 
 A refused cell changes nothing: status, provider, version and events are re-read from the
 database and compared with what they were.
@@ -26,6 +27,7 @@ from ops_portal.domain.lifecycle import (
     LIFECYCLE,
     Action,
     Actor,
+    Deadline,
     Relation,
     Role,
     Status,
@@ -58,6 +60,7 @@ class Snapshot:
     assignment_forced: bool
     version: int
     updated_at: object
+    offer_expires_at: object
     event_ids: tuple[int, ...]
 
 
@@ -72,6 +75,7 @@ def snapshot(booking_id: int) -> Snapshot:
             Booking.assignment_forced,
             Booking.version,
             Booking.updated_at,
+            Booking.offer_expires_at,
         )
     )
 
@@ -104,6 +108,8 @@ def test_lifecycle_cell(cast, action, status, kind):
     # The provider named by assign / force-assign is always a different, AVAILABLE one.
     provider_id = cast.other_provider.user_id if rule.takes_provider else None
     expected = expected_code(action, before, actor)
+    # An offer is expired once its deadline has come; everything else happens as soon as asked.
+    now = before.offer_expires_at if rule.offer_deadline is Deadline.AFTER else None
 
     # The buttons a person sees agree with what the service does.
     facts = bookings.get_booking(cast.admin, booking.id).facts
@@ -111,13 +117,15 @@ def test_lifecycle_cell(cast, action, status, kind):
 
     if expected is None:
         result = bookings.perform_action(
-            actor, booking.id, action, provider_id=provider_id, reason=REASON
+            actor, booking.id, action, provider_id=provider_id, reason=REASON, now=now
         )
         assert result.status == rule.target
         after = snapshot(booking.id)
         assert after.status == rule.target
         assert after.version == before.version + 1
         assert after.customer_id == before.customer_id
+        # An assignment is an offer with a deadline; leaving ASSIGNED ends it.
+        assert (after.offer_expires_at is not None) == (rule.target is Status.ASSIGNED)
         if rule.takes_provider:
             assert after.provider_id == provider_id
             assert after.assignment_forced is rule.forced
@@ -146,7 +154,7 @@ def test_lifecycle_cell(cast, action, status, kind):
     else:
         with pytest.raises(DomainError) as refused:
             bookings.perform_action(
-                actor, booking.id, action, provider_id=provider_id, reason=REASON
+                actor, booking.id, action, provider_id=provider_id, reason=REASON, now=now
             )
         error = refused.value
         assert status_for(error) == expected, error.detail

@@ -75,6 +75,9 @@ class SpecRow:
     forced: bool = False
     clears_provider: bool = False
     reason_required: bool = False
+    # Only once the offer's deadline has passed; the machine acts within the offer time, so
+    # from ASSIGNED it is always too early (409).
+    after_the_deadline: bool = False
 
 
 def _row(sources, target, roles, **kw):
@@ -115,6 +118,9 @@ RULES_BY_HAND = {
         "ADMIN SYSTEM",
         clears_provider=True,
         reason_required=True,
+    ),
+    Action.EXPIRE_OFFER: _row(
+        "ASSIGNED", "REJECTED", "SYSTEM", clears_provider=True, after_the_deadline=True
     ),
 }
 assert set(RULES_BY_HAND) == set(Action) - {Action.CREATE}
@@ -177,6 +183,8 @@ def predict(b: ModelBooking, actor: Actor, action: Action, provider_id, reason, 
         raise Refused(400)
     if row.reason_required and not reason:
         raise Refused(400)
+    if row.after_the_deadline:
+        raise Refused(409)
     if row.takes_provider:
         if provider_id not in model.providers:
             raise Refused(404)

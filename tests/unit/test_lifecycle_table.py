@@ -13,6 +13,7 @@ from ops_portal.domain.lifecycle import (
     Action,
     Actor,
     BookingFacts,
+    Deadline,
     Role,
     Source,
     Status,
@@ -40,8 +41,12 @@ TABLE_BY_HAND = {
     "retry": ({R, F}, P, {"ADMIN", "SYSTEM"}),
     "force-cancel": ({P, A, W, R, F}, X, {"ADMIN"}),
     "mark-failed": ({P, A, W, R}, F, {"ADMIN", "SYSTEM"}),
+    "expire-offer": ({A}, R, {"SYSTEM"}),
 }
-RELEASING = {"cancel", "reject", "retry", "force-cancel", "mark-failed"}
+RELEASING = {"cancel", "reject", "retry", "force-cancel", "mark-failed", "expire-offer"}
+# The offer's deadline: the provider answers before it, the offer lapses after it.
+BEFORE_THE_DEADLINE = {"accept", "reject"}
+AFTER_THE_DEADLINE = {"expire-offer"}
 
 
 def test_table_has_exactly_the_spec_actions():
@@ -59,6 +64,24 @@ def test_each_action_matches_the_spec_row(action):
     assert {r.value for r in rule.roles} == roles
     assert rule.releases_provider == (action in RELEASING)
     assert rule.forced == action.startswith("force-")
+    expected_deadline = (
+        Deadline.BEFORE
+        if action in BEFORE_THE_DEADLINE
+        else Deadline.AFTER
+        if action in AFTER_THE_DEADLINE
+        else None
+    )
+    assert rule.offer_deadline == expected_deadline
+
+
+def test_an_offer_lapses_only_by_automation_and_people_get_no_button_for_it():
+    assigned = BookingFacts(Status.ASSIGNED, OWNER, ASSIGNED_PROVIDER)
+    for kind, actor in ACTORS.items():
+        shown = Action.EXPIRE_OFFER in allowed_actions(assigned, actor)
+        assert shown == (kind == "system"), kind
+    rule = LIFECYCLE[Action.EXPIRE_OFFER]
+    assert rule.customer_words == LIFECYCLE[Action.REJECT].customer_words
+    assert rule.label and rule.done and not rule.asks_reason and not rule.confirms
 
 
 def test_terminal_statuses_have_no_way_out():

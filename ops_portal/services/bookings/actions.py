@@ -4,9 +4,10 @@ the change and appends exactly one event, in one transaction: all or nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -14,13 +15,24 @@ from ...domain.access import can_view
 from ...domain.errors import (
     InvalidInput,
     NotPermitted,
+    OfferExpired,
+    OfferStillOpen,
     ProviderBusy,
     ProviderOffDuty,
     ServiceNotOffered,
     StaleBooking,
     TransitionNotAllowed,
 )
-from ...domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, is_related
+from ...domain.lifecycle import (
+    ACTIVE,
+    LIFECYCLE,
+    Action,
+    Actor,
+    Deadline,
+    Rule,
+    Status,
+    is_related,
+)
 from ...domain.schedule import check_window_ahead
 from ...domain.text import MAX_LENGTHS
 from ...models import Booking, BookingEvent, Customer, Provider, utcnow
@@ -99,8 +111,10 @@ def perform_action(
     provider_id: int | None = None,
     reason: str | None = None,
     expected_version: int | None = None,
+    now: datetime | None = None,
 ) -> Booking:
-    """Apply one lifecycle action to a booking on behalf of `actor`."""
+    """Apply one lifecycle action to a booking on behalf of `actor`, at `now` (the time of the
+    request): an assignment's offer lapses a set time after it, unless answered first."""
     rule = LIFECYCLE[action]
     if action is Action.CREATE:
         raise InvalidInput("use create_booking to create a booking")
@@ -113,10 +127,12 @@ def perform_action(
         check_id(provider_id, "provider_id")
     check_version(expected_version)
     check_id(booking_id, "booking_id")
+    now = now or utcnow()
 
     with write_transaction(keep_loaded=True) as session:
         booking = locked_row(session, Booking, booking_id, "booking")
         _guard(booking, actor, action, expected_version)
+        _guard_deadline(booking, rule, now)
         if rule.reason_required and not reason:
             raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
         new_provider = (
@@ -134,7 +150,8 @@ def perform_action(
         elif rule.releases_provider:
             booking.provider = None
             booking.assignment_forced = False
-        booking.updated_at = utcnow()
+        booking.offer_expires_at = _offer_deadline(now) if rule.target is Status.ASSIGNED else None
+        booking.updated_at = now
         involved = new_provider.id if new_provider is not None else previous_provider_id
         _append_event(
             session,
@@ -198,6 +215,29 @@ def _guard(booking: Booking, actor: Actor, action: Action, expected_version) -> 
             f"is allowed only from {allowed}{hint}",
             booking=booking,
         )
+
+
+def _guard_deadline(booking: Booking, rule: Rule, now: datetime) -> None:
+    """The offer's deadline is authoritative: an answer at or after it is too late, an expiry
+    before it too early, so an answer and the expiry at the same instant cannot both pass."""
+    deadline = booking.offer_expires_at
+    if rule.offer_deadline is None:
+        return
+    if deadline is None:
+        if rule.offer_deadline is Deadline.AFTER:  # an offer made before offers had deadlines
+            raise TransitionNotAllowed(
+                f"Booking {booking.id}'s offer has no deadline, so it never lapses",
+                booking=booking,
+            )
+        return
+    if rule.offer_deadline is Deadline.BEFORE and now >= deadline:
+        raise OfferExpired(deadline, booking=booking)
+    if rule.offer_deadline is Deadline.AFTER and now < deadline:
+        raise OfferStillOpen(deadline, booking=booking)
+
+
+def _offer_deadline(now: datetime) -> datetime:
+    return now + timedelta(seconds=current_app.config["OFFER_TIMEOUT_SECONDS"])
 
 
 def _guard_provider(session: Session, booking: Booking, provider: Provider, check: bool) -> None:
