@@ -203,6 +203,14 @@ class BookingEvent(db.Model):
         sa.CheckConstraint(_in("actor_role", Role), name="actor_role_known"),
         sa.CheckConstraint(_in("source", Source), name="source_known"),
         sa.Index("ix_booking_events_booking_id_id", "booking_id", "id"),
+        # A provider's latest event of some kinds: when their work last ended, how their last
+        # offers ended.
+        sa.Index(
+            "ix_booking_events_provider_id_action_created_at",
+            "provider_id",
+            "action",
+            "created_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

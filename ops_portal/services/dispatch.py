@@ -139,8 +139,13 @@ def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]
             .order_by(sa.func.max(BookingEvent.created_at))  # the latest wins below
         )
     }
-    work_ended = _latest(
-        BookingEvent, BookingEvent.provider_id, action.in_(WORK_ENDED), "work_ended"
+    # Per provider, through the index on (provider_id, action, created_at): a handful of
+    # look-ups each, where grouping the whole event log would read every event.
+    work_ended = (
+        sa.select(sa.func.max(BookingEvent.created_at))
+        .where(BookingEvent.provider_id == Provider.id, action.in_(WORK_ENDED))
+        .correlate(Provider)
+        .scalar_subquery()
     )
     came_on = _latest(
         ProviderDutyEvent, ProviderDutyEvent.provider_id, ProviderDutyEvent.on_duty, "came_on"
@@ -154,11 +159,10 @@ def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]
         .add_columns(
             skills.does_service(booking.service).label("does_service"),
             User.created_at,
-            work_ended.c.at.label("work_ended"),
+            work_ended.label("work_ended"),
             came_on.c.at.label("came_on"),
             went_off.c.at.label("went_off"),
         )
-        .outerjoin(work_ended, work_ended.c.provider_id == Provider.id)
         .outerjoin(came_on, came_on.c.provider_id == Provider.id)
         .outerjoin(went_off, went_off.c.provider_id == Provider.id)
     )
