@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.support.browser import DESKTOP, poll_handled, start_poll
+from tests.support.browser import DESKTOP, choose_provider, poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -50,7 +50,7 @@ def test_an_action_on_the_board_is_confirmed_and_keeps_the_focus_on_its_card(jou
     card = admin.locator(f".lane-pending #booking-{booking_id}")
     card.locator("a.action-assign").click()
     assign = card.locator("details.action-assign")
-    assign.get_by_label("Provider").select_option(label="Pat Provider")
+    choose_provider(assign.get_by_label("Provider"), "Pat Provider")
     assign.get_by_role("button", name="Assign").click()
 
     confirmation = admin.locator("#confirmation")

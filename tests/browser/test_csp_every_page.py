@@ -18,6 +18,7 @@ from tests.support.browser import (
     PERSON_FOR_ROLE,
     ROLES,
     SIZES,
+    choose_provider,
     poll_handled,
     role_page_urls,
     start_poll,
@@ -98,7 +99,7 @@ def assign_on_board(page, booking_id: int, provider_name: str) -> None:
     card = page.locator(f"#booking-{booking_id}")
     card.locator("a.action-assign").click()  # its form, fetched and swapped in
     assign = card.locator("details.action-assign")
-    assign.get_by_label("Provider").select_option(label=provider_name)
+    choose_provider(assign.get_by_label("Provider"), provider_name)
     assign.get_by_role("button", name="Assign").click()
     expect(page.locator(f".lane-assigned #booking-{booking_id}")).to_have_attribute(
         "data-status", "ASSIGNED"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import start_poll
+from tests.support.browser import choose_provider, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -42,7 +42,7 @@ def test_customer_reads_their_timeline_in_plain_words_without_internal_reasons(j
     card = admin.locator(f"#booking-{booking_id}")
     card.locator("a.action-force-assign").click()
     force = card.locator("details.action-force-assign")
-    force.get_by_label("Provider", exact=True).select_option(label="Quinn Provider")
+    choose_provider(force.get_by_label("Provider", exact=True), "Quinn Provider")
     force.get_by_label("Reason").fill(FORCE_REASON)
     force.get_by_role("checkbox").check()
     force.get_by_role("button", name="Force-assign").click()

@@ -447,3 +447,10 @@ def pause_clock(page) -> None:
     loaded): the page's own timers, its polls among them, fire only when the test moves the
     clock on."""
     page.clock.pause_at(page.evaluate("Date.now()"))
+
+
+def choose_provider(picker, name: str) -> None:
+    """Pick a provider in an assign or force-assign picker, whose options say why beside each
+    name ("Pat Provider — available, idle 3 min")."""
+    option = picker.locator("option", has_text=name).first
+    picker.select_option(value=option.get_attribute("value"))
