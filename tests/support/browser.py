@@ -161,7 +161,13 @@ PAGE_ARGUMENTS = {
 
 
 def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
-    """Every GET page of each role blueprint, id-taking ones filled with a real booking id."""
+    """Every GET page of each role blueprint, id-taking ones filled with a real booking id (and
+    its provider's id)."""
+    from ops_portal.models import Booking
+
+    with app.app_context():
+        provider_id = db.session.get(Booking, booking_id).provider_id
+        db.session.remove()
     urls = app.url_map.bind("localhost")
     pages: dict[str, list[str]] = {role: [] for role in ROLES}
     for rule in app.url_map.iter_rules():
@@ -170,7 +176,11 @@ def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
         blueprint = rule.endpoint.partition(".")[0]
         if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
             continue
-        values = {"booking_id": booking_id, **PAGE_ARGUMENTS[blueprint]}
+        values = {
+            "booking_id": booking_id,
+            "provider_id": provider_id,
+            **PAGE_ARGUMENTS[blueprint],
+        }
         pages[blueprint].append(
             urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
         )
