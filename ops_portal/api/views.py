@@ -5,6 +5,8 @@ also what the OpenAPI document at /api/openapi.json is generated from."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
@@ -13,7 +15,8 @@ from ..domain.errors import NotAuthenticated, NotPermitted
 from ..domain.lifecycle import BOOKING_ACTIONS, LIFECYCLE, Action, Relation, Source, Status
 from ..extensions import db
 from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
-from ..services import accounts, bookings, providers
+from ..models import utcnow
+from ..services import accounts, bookings, metrics, providers
 from ..services.idempotency import KEY_PATTERN
 from .errors import json_refusal, register_refusals
 from .inputs import ApiArgumentsParser, check_body_actor, expected_version
@@ -21,6 +24,8 @@ from .schemas import (
     BookingSchema,
     BookingWithEventsSchema,
     CreateBookingBody,
+    DispatchMetricsQuery,
+    DispatchMetricsSchema,
     ErrorSchema,
     EventSchema,
     ProviderSchema,
@@ -33,7 +38,12 @@ class Api(ApiBlueprint):
     ARGUMENTS_PARSER = ApiArgumentsParser()
 
 
-api = Api("api", __name__, url_prefix="/api", description="Bookings, their events, providers.")
+api = Api(
+    "api",
+    __name__,
+    url_prefix="/api",
+    description="Bookings, their events, providers, dispatch metrics.",
+)
 health = Blueprint("health", __name__)
 register_refusals(api)
 # A refusal is an answer too: stored with its Idempotency-Key and replayed like a success.
@@ -228,6 +238,22 @@ def admin_providers():
 
     Dispatchers only. `busy_with` is the booking that keeps a BUSY provider busy."""
     return providers.providers_with_availability(g.actor)
+
+
+@api.get("/metrics/dispatch")
+@api.arguments(DispatchMetricsQuery, location="query")
+@api.response(200, DispatchMetricsSchema)
+@refusals(400, 401, 403, 503)
+def dispatch_metrics(query: dict):
+    """Dispatch metrics from `since` until now
+
+    Dispatchers and SYSTEM only. From the event log: bookings pending now and the oldest's
+    wait, the median times to assign (from when the booking became open) and to accept (from
+    the offer), how offers ended (accepted, rejected, lapsed), and the share of assignments
+    SYSTEM made. 400 when `since` is not an ISO 8601 time or is not before now."""
+    now = utcnow()
+    since = query["since"] or datetime.combine(now.date(), time(), tzinfo=UTC)
+    return metrics.dispatch_metrics(g.actor, since=since, until=now)
 
 
 @health.get("/health")

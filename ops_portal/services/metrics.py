@@ -20,7 +20,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -28,7 +28,7 @@ from ..domain.access import Read, require_read
 from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Action, Actor, Role, Status
 from ..extensions import db
-from ..models import Booking, BookingEvent, UTCDateTime, User
+from ..models import Booking, BookingEvent, User, UTCDateTime
 
 ASSIGNMENTS = frozenset({Action.ASSIGN.value, Action.FORCE_ASSIGN.value})
 # Counted by its value: the lifecycle table gains this action with automated dispatch.
@@ -215,9 +215,7 @@ def _bin_of(waited: timedelta) -> str:
     return next(label for upper, label in ACCEPT_BINS if seconds < upper)
 
 
-def outcomes_by_hour(
-    actor: Actor, *, since: datetime, until: datetime, zone
-) -> list[HourOutcomes]:
+def outcomes_by_hour(actor: Actor, *, since: datetime, until: datetime, zone) -> list[HourOutcomes]:
     """Bookings completed, cancelled or failed in each hour of the span (hours of `zone`), in
     one query. Every hour of the span is listed, empty ones too."""
     require_read(actor, Read.DISPATCH_BOARD)
@@ -277,3 +275,11 @@ def _changed_since(since: datetime) -> sa.Select:
 
 def _median(values: list[timedelta]) -> timedelta | None:
     return statistics.median(values) if values else None
+
+
+def day_span(day: date, zone) -> tuple[datetime, datetime]:
+    """A day of `zone`, from its midnight to the next (23 or 25 hours on a change of clocks),
+    as UTC."""
+    start = datetime.combine(day, time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)

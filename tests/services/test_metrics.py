@@ -28,7 +28,7 @@ def reference(history: History, since: datetime, until: datetime) -> dict:
     to_assign, to_accept, ends = [], [], Counter()
     assignments = automatic = 0
     for chain in chains.values():
-        for before, event in zip([None, *chain], chain):
+        for before, event in zip([None, *chain[:-1]], chain, strict=True):
             if not since <= event.created_at < until:
                 continue
             if event.action in ("assign", "force-assign") and event.from_status != "ASSIGNED":
@@ -39,7 +39,9 @@ def reference(history: History, since: datetime, until: datetime) -> dict:
                 ends[event.action] += 1
                 if event.action == "accept":
                     to_accept.append(event.created_at - before.created_at)
-    pending = [chain[-1].created_at for chain in chains.values() if chain[-1].to_status == "PENDING"]
+    pending = [
+        chain[-1].created_at for chain in chains.values() if chain[-1].to_status == "PENDING"
+    ]
     ended = sum(ends.values())
     return {
         "pending": len(pending),
@@ -73,7 +75,9 @@ def test_a_lapse_counts_by_its_value_and_times_run_from_the_event_before(cast):
     first = history.book(at)
     history.act(first, "assign", at + timedelta(minutes=3), by="system", provider=cast.provider)
     history.act(first, LAPSE, at + timedelta(minutes=8), by="system")
-    history.act(first, "assign", at + timedelta(minutes=9), by="admin", provider=cast.other_provider)
+    history.act(
+        first, "assign", at + timedelta(minutes=9), by="admin", provider=cast.other_provider
+    )
     history.act(first, "accept", at + timedelta(minutes=9, seconds=40), by="other_provider")
     second = history.book(at + timedelta(minutes=1))
     history.write()
@@ -121,7 +125,9 @@ def test_report_charts_agree_with_the_events_read_by_hand(cast):
 
     jobs = metrics.jobs_per_provider(cast.admin, since=since, until=until)
     accepted = Counter(
-        e.provider_id for e in history.events if since <= e.created_at < until and e.action == "accept"
+        e.provider_id
+        for e in history.events
+        if since <= e.created_at < until and e.action == "accept"
     )
     assert {j.provider_id: j.jobs for j in jobs} == accepted
     assert [j.jobs for j in jobs] == sorted(accepted.values(), reverse=True)

@@ -88,7 +88,9 @@ class History:
         involved = provider.user_id if provider is not None else current
         self._add(booking_id, action, at, self.cast.by_name(by), involved, from_status=status)
         target = TARGET[action]
-        kept = involved if target in (Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED) else None
+        kept = (
+            involved if target in (Status.ASSIGNED, Status.IN_PROGRESS, Status.COMPLETED) else None
+        )
         self._bookings[booking_id] = (target, kept, created, at)
 
     def _add(self, booking_id, action, at, actor, provider_id, from_status=None) -> None:
@@ -170,4 +172,3 @@ def random_history(cast: Cast, start: datetime, *, bookings: int, seed: int) -> 
                 history.act(booking, "force-cancel", later(at), by="admin")
     history.write()
     return history
-
