@@ -51,6 +51,21 @@ def register_template_helpers(app: Flask) -> None:
             return f"{start_local:%a %d %b %Y, %H:%M}–{end_local:%H:%M} {end_local.tzname()}"
         return f"{local_time(start)} – {local_time(end)}"
 
+    @app.template_filter("duration")
+    def duration(value) -> str:
+        """A measured time as a person says it: "40 s", "3 min", "1 h 5 min"; "—" for none."""
+        if value is None:
+            return "—"
+        seconds = round(value.total_seconds())
+        if seconds < 60:
+            return f"{seconds} s"
+        minutes, hours = seconds // 60, seconds // 3600
+        return f"{minutes} min" if hours == 0 else f"{hours} h {minutes % 60} min"
+
+    @app.template_filter("percent")
+    def percent(share) -> str:
+        return "—" if share is None else f"{share:.0%}"
+
     @app.context_processor
     def web_helpers():
         return {
