@@ -37,12 +37,12 @@ OFFER_ENDS = (Action.ACCEPT.value, Action.REJECT.value, LAPSE)
 OUTCOMES = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
 # The time-to-accept histogram's bins: (upper bound in seconds, label); the last is open.
 ACCEPT_BINS: tuple[tuple[float, str], ...] = (
-    (30, "under 30 s"),
-    (60, "30 s – 1 min"),
+    (30, "< 30 s"),
+    (60, "30–60 s"),
     (120, "1–2 min"),
     (300, "2–5 min"),
     (900, "5–15 min"),
-    (float("inf"), "15 min or more"),
+    (float("inf"), "15+ min"),
 )
 
 
