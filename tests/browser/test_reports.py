@@ -29,7 +29,7 @@ def test_a_dispatcher_reads_the_boards_figures_and_a_days_charts(journey, phone)
     figures = admin.locator(".metrics")
     # Bookings left waiting in March 2025 have waited days.
     expect(figures.locator(".metric").first).to_contain_text(
-        re.compile(r"provider\d+ oldest \d+ days")
+        re.compile(r"Waiting\d+ \(oldest \d+ days\)")
     )
     journey.shot(admin, "figures")
 
