@@ -1,5 +1,6 @@
 """A dispatcher reads the day's figures on the board, then a past day's charts on the reports
-page, at a desktop and on a phone; axe checks every state shot."""
+page, at a desktop and on a phone, and downloads the waiting bookings from the real server; axe
+checks every state shot."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def test_a_dispatcher_reads_the_boards_figures_and_a_days_charts(journey, phone)
     expect(admin.locator("svg.chart")).to_have_count(3)
     expect(admin.locator("#outcomes-title")).to_contain_text("Sun 02 Mar 2025")
     journey.shot(admin, "charts")
+
+    # The bookings list as a file, streamed by gunicorn row by row.
+    download = admin.request.get("/admin/archive.csv?status=PENDING")
+    assert download.ok and download.headers["content-type"].startswith("text/csv")
+    rows = download.text().splitlines()
+    assert rows[0].startswith("Booking,Status,") and len(rows) > 2
 
     for summary in admin.locator(".chart-figures summary").all():
         summary.click()

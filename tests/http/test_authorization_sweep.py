@@ -174,6 +174,7 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         }
     },
     "api.admin_providers": {"GET": {"-": api("401 403  403  403  403  200  200  401")}},
+    "api.dispatch_metrics": {"GET": {"-": api("401 403  403  403  403  200  200  401")}},
     "api.admin_cancel": {
         "POST": action_cases(
             {
@@ -242,6 +243,15 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         "GET": {"-": web("302:login 403    403      403      403  302:/admin/")}
     },
     "admin.archive": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.archive_csv": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.reports": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.booking_timeline_csv": {
+        "GET": {
+            "A": web("302:login 403      403      403      403      200"),
+            "B": web("302:login 403      403      403      403      200"),
+            "missing": web("302:login 403      403      403      403      404"),
+        }
+    },
     "admin.booking_detail": {
         "GET": {
             "A": web("302:login 403      403      403      403      200"),
