@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
@@ -241,7 +242,8 @@ def admin_providers():
 
 
 @api.get("/metrics/dispatch")
-@api.arguments(DispatchMetricsQuery, location="query")
+# Unknown arguments are refused, as unknown body fields are (webargs would drop them).
+@api.arguments(DispatchMetricsQuery, location="query", unknown=ma.RAISE)
 @api.response(200, DispatchMetricsSchema)
 @refusals(400, 401, 403, 503)
 def dispatch_metrics(query: dict):

@@ -60,6 +60,7 @@ def test_metrics_default_to_the_start_of_today_utc(api, cast):
         ("2030-03-01T00:00:00", None),  # no offset
         ("2999-01-01T00:00:00Z", "since must be before"),
     ],
+    ids=["not a time", "no offset", "in the future"],
 )
 def test_a_since_that_is_not_a_past_time_is_refused_in_words(api, cast, since, said):
     detail = assert_error(api.get(f"/api/metrics/dispatch?since={since}", as_="admin"), 400)
@@ -70,3 +71,8 @@ def test_only_dispatchers_and_automation_read_metrics(api, cast):
     assert_error(api.get("/api/metrics/dispatch", as_="provider"), 403)
     assert_error(api.get("/api/metrics/dispatch", as_="owner"), 403)
     assert_error(api.get("/api/metrics/dispatch"), 401)
+
+
+def test_an_argument_the_operation_does_not_take_is_refused_naming_the_one_it_does(api, cast):
+    detail = assert_error(api.get("/api/metrics/dispatch?from=2030-01-01", as_="admin"), 400)
+    assert "from" in detail and "accepted fields: since" in detail
