@@ -3,7 +3,7 @@ list, the list of every booking with its search, the reports page, and CSV downl
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask import Blueprint, abort, g, render_template, request
 
@@ -158,15 +158,13 @@ def reports():
             "admin/reports.html", day=request_now().date(), typed_day=typed_day, refused=refused
         ), 400
     since, until = metrics.day_span(day, zone)
-    until = min(until, max(since + timedelta(seconds=1), request_now()))
     return render_template(
         "admin/reports.html",
         day=day,
         typed_day=day.isoformat(),
         outcomes=list(metrics.OUTCOMES),
         hours=metrics.outcomes_by_hour(g.actor, since=since, until=until, zone=zone),
-        histogram=metrics.accept_histogram(g.actor, since=since, until=until),
-        figures=metrics.dispatch_metrics(g.actor, since=since, until=until),
+        accepts=metrics.accept_times(g.actor, since=since, until=until),
         jobs=metrics.jobs_per_provider(g.actor, since=since, until=until),
     )
 

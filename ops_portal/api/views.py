@@ -252,7 +252,7 @@ def dispatch_metrics(query: dict):
     Dispatchers and SYSTEM only. From the event log: bookings pending now and the oldest's
     wait, the median times to assign (from when the booking became open) and to accept (from
     the offer), how offers ended (accepted, rejected, lapsed), and the share of assignments
-    SYSTEM made. 400 when `since` is not an ISO 8601 time or is not before now."""
+    SYSTEM made. 400 when `since` is not an ISO 8601 time or is after now."""
     now = utcnow()
     since = query["since"] or datetime.combine(now.date(), time(), tzinfo=UTC)
     return metrics.dispatch_metrics(g.actor, since=since, until=now)

@@ -1,5 +1,5 @@
 """GET /api/metrics/dispatch: the board's figures as JSON, for dispatchers and automation; a
-`since` that is not a time, or not in the past, is refused in words."""
+`since` that is not a time, or is in the future, is refused in words."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_metrics_default_to_the_start_of_today_utc(api, cast):
     [
         ("yesterday", "since must be a date and time in ISO 8601"),
         ("2030-03-01T00:00:00", None),  # no offset
-        ("2999-01-01T00:00:00Z", "since must be before"),
+        ("2999-01-01T00:00:00Z", "since must not be after"),
     ],
     ids=["not a time", "no offset", "in the future"],
 )

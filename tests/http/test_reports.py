@@ -99,6 +99,12 @@ def test_a_day_that_is_not_a_day_is_refused_beside_the_field_keeping_what_was_ty
     assert "is not a day" in page.text
 
 
+def test_a_day_to_come_has_empty_charts(people, login):
+    page = report(login("admin"), "2999-01-01")
+    assert page.status == 200 and "0 bookings reached an outcome this day" in page.html
+    assert "No provider accepted a job this day." in page.text
+
+
 def test_the_reports_page_makes_as_many_statements_for_a_busy_day_as_a_quiet_one(people, login):
     admin = login("admin")
     report(admin)

@@ -117,8 +117,10 @@ def test_report_charts_agree_with_the_events_read_by_hand(cast):
     got = Counter({(h.hour.hour, s.value): n for h in hours for s, n in h.counts.items() if n})
     assert got == expected and sum(expected.values()) >= 5
 
-    histogram = dict(metrics.accept_histogram(cast.admin, since=since, until=until))
+    accepts = metrics.accept_times(cast.admin, since=since, until=until)
+    histogram = dict(accepts.bins)
     waits = reference(history, since, until)["to_accept"]
+    assert accepts.median == statistics.median(waits)
     assert sum(histogram.values()) == len(waits) > 3
     assert histogram["< 30 s"] == sum(w < timedelta(seconds=30) for w in waits)
     assert histogram["15+ min"] == sum(w >= timedelta(minutes=15) for w in waits)
@@ -145,7 +147,7 @@ def test_each_metric_is_one_query_however_many_events(cast):
     def statements() -> int:
         with counted_statements() as seen:
             metrics.dispatch_metrics(cast.admin, since=START, until=START + timedelta(days=2))
-            metrics.accept_histogram(cast.admin, since=START, until=START + timedelta(days=2))
+            metrics.accept_times(cast.admin, since=START, until=START + timedelta(days=2))
             metrics.jobs_per_provider(cast.admin, since=START, until=START + timedelta(days=2))
             metrics.outcomes_by_hour(
                 cast.admin, since=START, until=START + timedelta(days=1), zone=UTC
@@ -162,6 +164,8 @@ def test_only_dispatchers_read_metrics_and_a_span_must_run_forwards(cast):
     with pytest.raises(NotPermitted):
         metrics.dispatch_metrics(cast.provider, since=START, until=START + timedelta(hours=1))
     assert metrics.dispatch_metrics(cast.system, since=START, until=START + timedelta(hours=1))
-    with pytest.raises(InvalidInput, match="since must be before"):
-        metrics.dispatch_metrics(cast.admin, since=START, until=START)
+    with pytest.raises(InvalidInput, match="since must not be after"):
+        metrics.dispatch_metrics(cast.admin, since=START, until=START - timedelta(seconds=1))
+    # An empty span (the first instant of a day) measures nothing.
+    assert metrics.dispatch_metrics(cast.admin, since=START, until=START).assignments == 0
     assert Status.PENDING  # the statuses counted are the lifecycle's
