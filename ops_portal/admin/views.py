@@ -1,7 +1,9 @@
-"""Admin pages: the dispatch board (lanes, provider panel), each lane's full list and the
-list of every booking with its search."""
+"""Admin pages: the dispatch board (lanes, provider panel, today's figures), each lane's full
+list, the list of every booking with its search, the reports page, and CSV downloads."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
@@ -10,9 +12,17 @@ from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role, Status
 from ..http.htmx import is_htmx
 from ..models import utcnow
-from ..services import automation, bookings, duty, providers, skills
+from ..services import automation, bookings, duty, metrics, providers, skills
 from ..web.actions import register_booking_actions
 from ..web.cards import read_reasons
+from ..web.clock import display_zone, request_now
+from ..web.exports import (
+    ARCHIVE_COLUMNS,
+    TIMELINE_COLUMNS,
+    archive_rows,
+    csv_download,
+    timeline_rows,
+)
 from ..web.forms import DutyForm, ServicesForm
 from ..web.gates import fragment_of, gate_blueprint
 from ..web.params import cursor_arg, flag_arg
@@ -44,7 +54,7 @@ register_booking_actions(admin, bookings.get_booking)
 page_cards("admin.board", compact=True, card_heading=3)
 
 
-def _render_board(template: str):
+def _render_board(template: str, **extra):
     narrowed = board_filter(request.args)
     lanes = bookings.board_lanes(g.actor, now=utcnow(), narrowed=narrowed)
     read_reasons(booking for lane in lanes for booking in lane.items)
@@ -55,13 +65,23 @@ def _render_board(template: str):
         panel=providers.provider_panel(g.actor),
         narrowed=narrowed,
         services=SERVICES,
+        **extra,
     )
+
+
+def today() -> tuple[datetime, datetime]:
+    """Today in the person's zone, from its midnight to now."""
+    now = request_now()
+    return metrics.day_span(now.astimezone(display_zone()).date(), display_zone())[0], now
 
 
 @admin.get("/")
 def board():
-    """The dispatch board: what needs doing, the soonest window first, and who is free."""
-    return _render_board("admin/board.html")
+    """The dispatch board: today's figures, what needs doing (the soonest window first), and
+    who is free."""
+    since, now = today()
+    figures = metrics.dispatch_metrics(g.actor, since=since, until=now)
+    return _render_board("admin/board.html", figures=figures)
 
 
 @admin.post("/automation")
@@ -164,3 +184,57 @@ def provider_services(provider_id: int):
         "success",
     )
     return redirect(url_for("admin.provider_detail", provider_id=provider_id), 303)
+
+
+@admin.get("/archive.csv")
+def archive_csv():
+    """Every booking the archive's search and status filter find, as a CSV file."""
+    found = bookings.every_found_booking(
+        g.actor, search=request.args.get("q", ""), status=request.args.get("status", "")
+    )
+    return csv_download("bookings.csv", ARCHIVE_COLUMNS, archive_rows(found))
+
+
+@admin.get("/bookings/<int:booking_id>/timeline.csv")
+def booking_timeline_csv(booking_id: int):
+    """One booking's timeline as a dispatcher reads it, as a CSV file."""
+    events = bookings.booking_events(g.actor, booking_id)
+    return csv_download(
+        f"booking-{booking_id}-timeline.csv", TIMELINE_COLUMNS, timeline_rows(events)
+    )
+
+
+@admin.get("/reports")
+def reports():
+    """A day of dispatch in charts: outcomes by hour, time to accept, jobs per provider."""
+    zone = display_zone()
+    typed_day = request.args.get("day", "")
+    try:
+        day = parse_day(typed_day) if typed_day else request_now().astimezone(zone).date()
+    except InvalidInput as refused:
+        # Said beside the field, which keeps what was typed.
+        return render_template(
+            "admin/reports.html", day=request_now().date(), typed_day=typed_day, refused=refused
+        ), 400
+    since, until = metrics.day_span(day, zone)
+    return render_template(
+        "admin/reports.html",
+        day=day,
+        typed_day=day.isoformat(),
+        outcomes=list(metrics.OUTCOMES),
+        hours=metrics.outcomes_by_hour(g.actor, since=since, until=until, zone=zone),
+        accepts=metrics.accept_times(g.actor, since=since, until=until),
+        jobs=metrics.jobs_per_provider(g.actor, since=since, until=until),
+    )
+
+
+def parse_day(text: str) -> date:
+    """A day as a date field sends it (2030-03-01), or a sentence saying what is wrong."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"“{text[:40]}” is not a day: choose one from the calendar, or type it as "
+            "2030-03-01 (year, month, day).",
+            field="day",
+        ) from None

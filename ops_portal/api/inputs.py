@@ -35,7 +35,9 @@ def _problems(messages, prefix: str = "") -> list[str]:
         return [
             line
             for key, value in messages.items()
-            for line in _problems(value, f"{prefix}{key}." if key != "json" else prefix)
+            for line in _problems(
+                value, f"{prefix}{key}." if key not in ("json", "query") else prefix
+            )
         ]
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{prefix.rstrip('.')}: {' '.join(messages)}" if prefix else " ".join(messages)]

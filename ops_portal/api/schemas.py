@@ -313,3 +313,56 @@ class ErrorSchema(ma.Schema):
 
 booking_with_events = BookingWithEventsSchema()
 booking_only = BookingSchema()
+
+
+class DispatchMetricsQuery(StrictSchema):
+    since = fields.AwareDateTime(
+        load_default=None,
+        error_messages={
+            "invalid": "since must be a date and time in ISO 8601, e.g. 2030-03-01T00:00:00Z",
+            "invalid_awareness": "since needs a time zone offset, e.g. 2030-03-01T00:00:00Z",
+        },
+        **described(
+            "ISO 8601 with an offset; the start of the span measured, which ends now. "
+            "Defaults to the start of today (UTC).",
+            example="2030-03-01T00:00:00Z",
+        ),
+    )
+
+
+def _seconds(name: str) -> fields.Function:
+    return fields.Function(
+        lambda figures: (
+            None if getattr(figures, name) is None else getattr(figures, name).total_seconds()
+        ),
+        allow_none=True,
+        **described("Seconds; null when there was nothing to measure."),
+    )
+
+
+def _share(text: str) -> fields.Float:
+    return fields.Float(allow_none=True, **described(f"{text}, 0 to 1; null when none ended."))
+
+
+class DispatchMetricsSchema(ma.Schema):
+    since = fields.AwareDateTime(required=True)
+    until = fields.AwareDateTime(required=True, **described("The time of the request."))
+    pending = fields.Integer(required=True, **described("Bookings PENDING now."))
+    oldest_pending_since = fields.AwareDateTime(
+        allow_none=True, **described("When the longest-waiting PENDING booking became PENDING.")
+    )
+    oldest_pending_wait_seconds = _seconds("oldest_pending_wait")
+    assignments = fields.Integer(
+        required=True, **described("assign and force-assign events from an open status.")
+    )
+    automatic_assignments = fields.Integer(required=True, **described("Of those, by SYSTEM."))
+    automatic_share = fields.Float(allow_none=True, **described("0 to 1; null without any."))
+    median_time_to_assign_seconds = _seconds("median_time_to_assign")
+    accepted = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    lapsed = fields.Integer(required=True, **described("Offers ended by expire-offer."))
+    offers_ended = fields.Integer(required=True, **described("accepted + rejected + lapsed."))
+    acceptance_rate = _share("accepted / offers_ended")
+    rejection_rate = _share("rejected / offers_ended")
+    lapse_rate = _share("lapsed / offers_ended")
+    median_time_to_accept_seconds = _seconds("median_time_to_accept")

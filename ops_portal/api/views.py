@@ -5,6 +5,9 @@ also what the OpenAPI document at /api/openapi.json is generated from."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
@@ -22,7 +25,7 @@ from ..domain.lifecycle import (
 from ..extensions import db
 from ..http.idempotency import KEY_HEADER, REPLAYED_HEADER, idempotent
 from ..models import utcnow
-from ..services import accounts, bookings, dispatch, duty, providers
+from ..services import accounts, bookings, dispatch, duty, metrics, providers
 from ..services.idempotency import KEY_PATTERN
 from ..web.clock import display_zone
 from .errors import json_refusal, register_refusals
@@ -32,6 +35,8 @@ from .schemas import (
     BookingWithEventsSchema,
     CandidatesSchema,
     CreateBookingBody,
+    DispatchMetricsQuery,
+    DispatchMetricsSchema,
     DutyBody,
     ErrorSchema,
     EventSchema,
@@ -45,7 +50,12 @@ class Api(ApiBlueprint):
     ARGUMENTS_PARSER = ApiArgumentsParser()
 
 
-api = Api("api", __name__, url_prefix="/api", description="Bookings, their events, providers.")
+api = Api(
+    "api",
+    __name__,
+    url_prefix="/api",
+    description="Bookings, their events, providers, dispatch metrics.",
+)
 health = Blueprint("health", __name__)
 register_refusals(api)
 # A refusal is an answer too: stored with its Idempotency-Key and replayed like a success.
@@ -298,6 +308,23 @@ def booking_candidates(booking_id: int):
             for c in found
         ],
     }
+
+
+@api.get("/metrics/dispatch")
+# Unknown arguments are refused, as unknown body fields are (webargs would drop them).
+@api.arguments(DispatchMetricsQuery, location="query", unknown=ma.RAISE)
+@api.response(200, DispatchMetricsSchema)
+@refusals(400, 401, 403, 503)
+def dispatch_metrics(query: dict):
+    """Dispatch metrics from `since` until now
+
+    Dispatchers and SYSTEM only. From the event log: bookings pending now and the oldest's
+    wait, the median times to assign (from when the booking became open) and to accept (from
+    the offer), how offers ended (accepted, rejected, lapsed), and the share of assignments
+    SYSTEM made. 400 when `since` is not an ISO 8601 time or is after now."""
+    now = utcnow()
+    since = query["since"] or datetime.combine(now.date(), time(), tzinfo=UTC)
+    return metrics.dispatch_metrics(g.actor, since=since, until=now)
 
 
 @health.get("/health")

@@ -55,6 +55,24 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(time_left, "time_left")
 
+    @app.template_filter("duration")
+    def duration(value) -> str:
+        """A measured time as a person says it: "40 s", "3 min", "1 h 5 min", "3 days"; "—"
+        for none."""
+        if value is None:
+            return "—"
+        seconds = round(value.total_seconds())
+        if seconds < 60:
+            return f"{seconds} s"
+        minutes, hours = seconds // 60, seconds // 3600
+        if hours >= 48:
+            return f"{hours // 24} days"
+        return f"{minutes} min" if hours == 0 else f"{hours} h {minutes % 60} min"
+
+    @app.template_filter("percent")
+    def percent(share) -> str:
+        return "—" if share is None else f"{share:.0%}"
+
     @app.context_processor
     def web_helpers():
         return {

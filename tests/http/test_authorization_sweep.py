@@ -194,6 +194,7 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
             "missing": api("401 403  403  403  403  404  404  401"),
         }
     },
+    "api.dispatch_metrics": {"GET": {"-": api("401 403  403  403  403  200  200  401")}},
     "api.admin_cancel": {
         "POST": action_cases(
             {
@@ -286,6 +287,15 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
             "P": web("401       403      403      403      403      303:/admin/providers/3"),
             "Q": web("401       403      403      403      403      303:/admin/providers/4"),
             "missing": web("401       403      403      403      403      404"),
+        }
+    },
+    "admin.archive_csv": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.reports": {"GET": {"-": web("302:login 403      403      403      403      200")}},
+    "admin.booking_timeline_csv": {
+        "GET": {
+            "A": web("302:login 403      403      403      403      200"),
+            "B": web("302:login 403      403      403      403      200"),
+            "missing": web("302:login 403      403      403      403      404"),
         }
     },
     "admin.booking_detail": {

@@ -172,9 +172,12 @@ def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
     pages: dict[str, list[str]] = {role: [] for role in ROLES}
     for rule in app.url_map.iter_rules():
         # Left out: POST-only routes, static files, /api/* and /health (blueprints of their own),
-        # and auth's pages (the login page is visited anonymously, "/" only redirects).
+        # auth's pages (the login page is visited anonymously, "/" only redirects), and CSV
+        # downloads (files, which a browser saves rather than shows).
         blueprint = rule.endpoint.partition(".")[0]
         if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
+            continue
+        if rule.rule.endswith(".csv"):
             continue
         values = {
             "booking_id": booking_id,

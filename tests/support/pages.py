@@ -39,8 +39,15 @@ class PageClient(FlaskClient):
     keeps one pushed for the test's own queries: without this, `g` leaks between requests.)"""
 
     def open(self, *args, **kwargs):
-        response = contextvars.Context().run(super().open, *args, **kwargs)
+        response = contextvars.Context().run(self._open_and_read, *args, **kwargs)
         response.client = self  # so a Page can follow the links it shows (Page.form)
+        return response
+
+    def _open_and_read(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        if response.is_streamed and response.mimetype != "text/event-stream":
+            # A download streamed row by row: read while its request's context is there.
+            response.make_sequence()
         return response
 
 
