@@ -284,6 +284,10 @@ LIFECYCLE: dict[Action, Rule] = {
 
 # Actions on an existing booking, in the order buttons are shown.
 BOOKING_ACTIONS: tuple[Action, ...] = tuple(a for a in LIFECYCLE if a is not Action.CREATE)
+# How an offer ends: the actions its deadline governs (accept, reject, its lapse); those that
+# leave the booking without its provider turned it down (a rejection, a lapse).
+OFFER_OUTCOMES: tuple[Action, ...] = tuple(a for a, r in LIFECYCLE.items() if r.offer_deadline)
+TURNED_DOWN: tuple[Action, ...] = tuple(a for a in OFFER_OUTCOMES if LIFECYCLE[a].releases_provider)
 
 
 def confirmation(action: Action, booking_id: int, provider: str | None) -> str:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
 from ..domain.errors import NotFound
-from ..domain.lifecycle import LIFECYCLE, Action, Actor, Availability
+from ..domain.lifecycle import LIFECYCLE, TURNED_DOWN, Action, Actor, Availability
 from ..domain.schedule import waited
 from ..domain.text import fold
 from ..extensions import db
@@ -34,7 +34,7 @@ def _rejecters(booking_id: int) -> sa.Select:
     select for a subquery or a list (both events always name their provider)."""
     return sa.select(BookingEvent.provider_id).where(
         BookingEvent.booking_id == booking_id,
-        BookingEvent.action.in_((Action.REJECT, Action.EXPIRE_OFFER)),
+        BookingEvent.action.in_(TURNED_DOWN),
         BookingEvent.provider_id.is_not(None),
     )
 
@@ -52,14 +52,15 @@ def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
     return [providers.from_row(row) for row in db.session.execute(query)]
 
 
-# What a provider did to a booking offered to them that keeps it from them: by the action's
-# value, so a lapsed offer counts as soon as the lifecycle records one.
-TURNED_DOWN = {Action.REJECT.value: "rejected this booking", "expire-offer": "let this offer lapse"}
+# How a picker tells that a provider turned the booking down (lifecycle.TURNED_DOWN).
+TURNED_DOWN_WORDS = {
+    Action.REJECT.value: "rejected this booking",
+    Action.EXPIRE_OFFER.value: "let this offer lapse",
+}
 # The events that end a provider's work on a booking: they are idle from then on.
 WORK_ENDED = frozenset(
     {Action.COMPLETE.value}
     | {action.value for action, rule in LIFECYCLE.items() if rule.releases_provider}
-    | {"expire-offer"}
 )
 
 
@@ -99,7 +100,7 @@ class Candidate:
             words.append(f"doesn't do {self.service}")
         if self.turned_down:
             action, at = self.turned_down
-            words.append(f"{TURNED_DOWN[action]} at {_clock(at, now, zone)}")
+            words.append(f"{TURNED_DOWN_WORDS[action]} at {_clock(at, now, zone)}")
         return words
 
     def reason(self, now: datetime, zone: tzinfo) -> str:
@@ -132,7 +133,7 @@ def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]
             )
             .where(
                 BookingEvent.booking_id == booking_id,
-                action.in_(TURNED_DOWN),
+                action.in_([a.value for a in TURNED_DOWN]),
                 BookingEvent.provider_id.is_not(None),
             )
             .group_by(BookingEvent.provider_id, action)

@@ -26,14 +26,13 @@ import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
 from ..domain.errors import InvalidInput
-from ..domain.lifecycle import Action, Actor, Role, Status
+from ..domain.lifecycle import OFFER_OUTCOMES, Action, Actor, Role, Status
 from ..extensions import db
 from ..models import Booking, BookingEvent, User, UTCDateTime
 
 ASSIGNMENTS = frozenset({Action.ASSIGN.value, Action.FORCE_ASSIGN.value})
-# Counted by its value: the lifecycle table gains this action with automated dispatch.
-LAPSE = "expire-offer"
-OFFER_ENDS = (Action.ACCEPT.value, Action.REJECT.value, LAPSE)
+LAPSE = Action.EXPIRE_OFFER.value
+OFFER_ENDS = tuple(action.value for action in OFFER_OUTCOMES)
 OUTCOMES = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
 # The time-to-accept histogram's bins: (upper bound in seconds, label); the last is open.
 ACCEPT_BINS: tuple[tuple[float, str], ...] = (

@@ -11,14 +11,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..domain.errors import OfferStillOpen, TransitionNotAllowed
-from ..domain.lifecycle import Action, Actor, Status
+from ..domain.lifecycle import OFFER_OUTCOMES, Action, Actor, Status
 from ..extensions import db
 from ..models import Booking, BookingEvent
 from . import duty
 from .bookings import perform_action
 
 # The events that end an offer, one way or the other, for the provider it was made to.
-OFFER_OUTCOMES = (Action.ACCEPT, Action.REJECT, Action.EXPIRE_OFFER)
 LAPSE_REASON = "Not answered in time"
 
 
