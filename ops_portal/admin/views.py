@@ -23,9 +23,9 @@ from ..web.exports import (
     csv_download,
     timeline_rows,
 )
-from ..web.forms import DutyForm, ServicesForm
+from ..web.forms import AutomationForm, DutyForm, ServicesForm
 from ..web.gates import fragment_of, gate_blueprint
-from ..web.params import cursor_arg, flag_arg
+from ..web.params import cursor_arg
 from ..web.regions import page_cards, page_regions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -87,7 +87,10 @@ def board():
 @admin.post("/automation")
 def set_automation():
     """Pause (paused=1) or resume (paused=0) the SYSTEM dispatcher, for every process."""
-    state = automation.set_paused(g.actor, flag_arg(request.form, "paused"))
+    form = AutomationForm()
+    if not form.validate():
+        raise InvalidInput(" ".join(form.paused.errors), field="paused")
+    state = automation.set_paused(g.actor, form.paused.data == "1")
     if is_htmx():
         return render_template("admin/_automation.html", automation=state)
     return redirect(url_for("admin.board"), 303)

@@ -24,13 +24,13 @@ class AutomationState:
 
 
 def automation_state() -> AutomationState:
-    """Paused or running; without its row (a database emptied by hand), running."""
+    """Paused or running (the row migration 0007 made)."""
     row = db.session.execute(
         sa.select(
             DispatchSettings.paused, DispatchSettings.changed_by, DispatchSettings.changed_at
         ).where(DispatchSettings.id == 1)
-    ).one_or_none()
-    return AutomationState(False, None, None) if row is None else AutomationState(*row)
+    ).one()
+    return AutomationState(*row)
 
 
 def set_paused(actor: Actor, paused: bool, *, now: datetime | None = None) -> AutomationState:
@@ -39,9 +39,6 @@ def set_paused(actor: Actor, paused: bool, *, now: datetime | None = None) -> Au
     if actor.role is not Role.ADMIN:
         raise NotPermitted("Only dispatchers pause and resume automation")
     with write_transaction() as session:
-        if session.get(DispatchSettings, 1) is None:  # the migration's row, made again
-            session.add(DispatchSettings(id=1, paused=False))
-            session.flush()
         settings = locked_row(session, DispatchSettings, 1, "settings row")
         if settings.paused != paused:
             settings.paused = paused

@@ -61,19 +61,19 @@ def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
         return summary
     summary.expired = offers.expire_offers(now)
     system = Actor.system()
-    for booking_id, version, status, waiting_since in _open_bookings(policy.batch):
+    for booking in _open_bookings(policy.batch):
         try:
-            _dispatch_one(system, now, policy, summary, booking_id, version, status, waiting_since)
+            _dispatch_one(system, now, policy, summary, booking)
         except DomainError as error:  # moved on meanwhile (a person, another dispatcher)
-            summary.skipped.append({"booking": booking_id, "why": error.detail})
+            summary.skipped.append({"booking": booking.id, "why": error.detail})
         finally:
             db.session.rollback()  # each booking reads afresh
     return summary
 
 
-def _dispatch_one(system, now, policy, summary, booking_id, version, status, waiting_since):
-    offers = _offers_made(booking_id)
-    if status is Status.REJECTED and offers >= policy.offers_before_failing:
+def _dispatch_one(system, now, policy, summary, booking):
+    booking_id, version, offers = booking.id, booking.version, booking.offers
+    if booking.status is Status.REJECTED and offers >= policy.offers_before_failing:
         reason = f"Offered {offers} times without acceptance: needs a dispatcher"
         perform_action(
             system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version, now=now
@@ -83,7 +83,7 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
     _, everyone = candidates(system, booking_id)
     eligible = [c for c in everyone if c.eligible]  # the longest idle first
     if not eligible:
-        if now - waiting_since >= policy.no_provider_wait:
+        if now - booking.updated_at >= policy.no_provider_wait:
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
             reason = f"No eligible provider for {minutes} min: needs a dispatcher"
             perform_action(
@@ -112,21 +112,20 @@ def _dispatch_one(system, now, policy, summary, booking_id, version, status, wai
     )
 
 
-def _open_bookings(batch: int) -> list[tuple[int, int, Status, datetime]]:
-    """The open bookings to place, soonest window first: id, version, status, and since when
-    they have waited in that status."""
-    rows = db.session.execute(
-        sa.select(Booking.id, Booking.version, Booking.status, Booking.updated_at)
+def _open_bookings(batch: int) -> list[sa.Row]:
+    """The open bookings to place, soonest window first: id, version, status, since when they
+    have waited in that status (updated_at), and how many offers they have had, in one query."""
+    offers = (
+        sa.select(sa.func.count())
+        .where(BookingEvent.booking_id == Booking.id, BookingEvent.action.in_(OFFERS))
+        .correlate(Booking)
+        .scalar_subquery()
+    )
+    return db.session.execute(
+        sa.select(
+            Booking.id, Booking.version, Booking.status, Booking.updated_at, offers.label("offers")
+        )
         .where(Booking.status.in_(OPEN_STATUSES))
         .order_by(Booking.window_start.is_(None), Booking.window_start, Booking.id)
         .limit(batch)
     ).all()
-    return [tuple(row) for row in rows]
-
-
-def _offers_made(booking_id: int) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(BookingEvent)
-        .where(BookingEvent.booking_id == booking_id, BookingEvent.action.in_(OFFERS))
-    )

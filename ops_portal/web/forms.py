@@ -100,6 +100,12 @@ class DutyForm(FlaskForm):
     reason = StringField(validators=[Optional(), Length(max=MAX_LENGTHS["reason"])])
 
 
+class AutomationForm(FlaskForm):
+    """Automation paused ("1") or running ("0"), as the board's switch asks for it."""
+
+    paused = StringField(validators=[AnyOf(("1", "0"), message="paused must be 1 or 0")])
+
+
 class ServicesForm(FlaskForm):
     """The services a provider does: a checkbox each (the service says which names exist)."""
 

@@ -24,11 +24,3 @@ def cursor_arg() -> Cursor:
     if end not in ("", "1"):
         raise InvalidInput("end must be 1")
     return Cursor(after=marks.get("after"), before=marks.get("before"), end=end == "1")
-
-
-def flag_arg(values, name: str) -> bool:
-    """A yes/no field sent as "1" or "0"; anything else is refused (400)."""
-    raw = values.get(name, "")
-    if raw not in ("0", "1"):
-        raise InvalidInput(f"{name} must be 1 or 0", field=name)
-    return raw == "1"
