@@ -35,6 +35,8 @@ def test_a_dispatcher_sees_at_least_twelve_cards_above_the_fold(journey):
     admin = journey.open("admin")
     journey.log_in(admin, "admin")
     expect(admin.locator(".lane-pending article.card")).to_have_count(12)
+    # Measured once the stylesheet is in: the cards are there as soon as the HTML is parsed.
+    admin.wait_for_load_state("load")
     assert cards_above_the_fold(admin) >= 12
     # Compact, yet every card keeps its buttons and its facts for a screen reader.
     card = admin.locator(".lane-pending article.card").first
