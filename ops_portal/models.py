@@ -111,6 +111,13 @@ class Provider(db.Model):
     # Off duty: not offered work (a dispatcher may still force-assign). Each change is recorded
     # in provider_duty_events.
     on_duty: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    # Since when they have had no work: the end of their last job or offer, or their coming on
+    # duty (their account's creation before either), written in the same transaction. A
+    # dispatcher offers work to the longest idle first. None: never written (rows made outside
+    # the services), read as the account's creation.
+    idle_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # The latest change of on_duty (None: never changed).
+    duty_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "unnested": joined from a booking or an event (an outer join), the user is one more LEFT
     # OUTER JOIN, not a nested "(providers JOIN users)", which SQLite builds in full for every
     # query that loads a booking.

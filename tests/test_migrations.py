@@ -6,7 +6,7 @@ and, when OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
 from __future__ import annotations
 
 import pprint
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -447,3 +447,58 @@ def test_0007_records_lapsed_offers_keeps_the_event_guards_and_guards_the_duty_l
         with pytest.raises(sa.exc.IntegrityError):
             conn.exec_driver_sql("INSERT INTO dispatch_settings (id, paused) VALUES (2, true)")
         conn.rollback()
+
+
+def test_0009_gives_each_provider_the_time_their_work_ended_and_their_duty_changed(
+    migration_app,
+):
+    upgrade(revision="0008")
+    _seed_old_rows()  # provider 2 was assigned booking 1, then rejected it
+    now = datetime.now(UTC)
+    rejected, started = now + timedelta(minutes=1), now + timedelta(minutes=2)
+    event = {"booking_id": 1, "source": "web", "actor_role": "PROVIDER", "actor_id": 2}
+    _insert(
+        "booking_events",
+        event
+        | {"action": "reject", "from_status": "ASSIGNED", "to_status": "REJECTED"}
+        | {"provider_id": 2, "created_at": rejected},
+        # Not the end of anyone's work: ignored.
+        event
+        | {"action": "accept", "from_status": "ASSIGNED", "to_status": "IN_PROGRESS"}
+        | {"provider_id": 2, "created_at": started},
+    )
+    joined = {"name": "Later", "role": "PROVIDER", "created_at": now - timedelta(days=1)}
+    _insert(
+        "users",
+        joined | {"id": 4, "email": "duty@example.com"},
+        joined | {"id": 5, "email": "new@example.com"},
+    )
+    _insert("providers", {"id": 4}, {"id": 5})
+    duty = {"provider_id": 4, "actor_role": "PROVIDER", "actor_id": 4, "source": "web"}
+    _insert(
+        "provider_duty_events",
+        duty | {"on_duty": False, "reason": "Lunch", "created_at": now - timedelta(hours=2)},
+        duty | {"on_duty": True, "reason": None, "created_at": now - timedelta(hours=1)},
+    )
+
+    upgrade(revision="0009")
+
+    with db.engine.connect() as conn:
+        since = {
+            row.id: (_utc(row.idle_since), _utc(row.duty_since))
+            for row in conn.exec_driver_sql("SELECT id, idle_since, duty_since FROM providers")
+        }
+    assert since == {
+        2: (rejected, None),
+        4: (now - timedelta(hours=1), now - timedelta(hours=1)),
+        5: (now - timedelta(days=1), None),
+    }
+
+
+def _utc(value):
+    """A driver's datetime as an aware UTC one (SQLite's come back as text without a zone)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

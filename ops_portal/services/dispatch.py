@@ -3,7 +3,6 @@ SYSTEM actor) decides with. Each answers in one query, however many providers th
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -15,7 +14,7 @@ from ..domain.lifecycle import LIFECYCLE, TURNED_DOWN, Action, Actor, Availabili
 from ..domain.schedule import waited
 from ..domain.text import fold
 from ..extensions import db
-from ..models import Booking, BookingEvent, Provider, ProviderDutyEvent, User, utcnow
+from ..models import Booking, BookingEvent, Provider, User, utcnow
 from . import providers, skills
 from .bookings.rules import check_id, clean_text
 
@@ -39,16 +38,21 @@ def _rejecters(booking_id: int) -> sa.Select:
     )
 
 
-def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
-    """Providers the booking may be assigned to now: AVAILABLE (active, on duty, free), doing its
-    service, and not one who already rejected it; by name."""
-    service = db.session.scalar(sa.select(Booking.service).where(Booking.id == booking_id))
-    active = providers.active_bookings_by_provider()
-    query = providers.availability_query(active).where(
+def _eligible(active, booking_id: int, service: str):
+    """As SQL: the provider may be offered the booking now: AVAILABLE (active, on duty, free),
+    doing its service, and not one who turned it down."""
+    return sa.and_(
         providers.availability_of(active) == Availability.AVAILABLE.value,
-        skills.does_service(service or ""),
+        skills.does_service(service),
         Provider.id.not_in(_rejecters(booking_id)),
     )
+
+
+def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
+    """Providers the booking may be assigned to now (_eligible), by name."""
+    service = db.session.scalar(sa.select(Booking.service).where(Booking.id == booking_id))
+    active = providers.active_bookings_by_provider()
+    query = providers.availability_query(active).where(_eligible(active, booking_id, service or ""))
     return [providers.from_row(row) for row in db.session.execute(query)]
 
 
@@ -57,11 +61,6 @@ TURNED_DOWN_WORDS = {
     Action.REJECT.value: "rejected this booking",
     Action.EXPIRE_OFFER.value: "let this offer lapse",
 }
-# The events that end a provider's work on a booking: they are idle from then on.
-WORK_ENDED = frozenset(
-    {Action.COMPLETE.value}
-    | {action.value for action, rule in LIFECYCLE.items() if rule.releases_provider}
-)
 
 
 @dataclass(frozen=True)
@@ -113,15 +112,49 @@ def _clock(at: datetime, now: datetime, zone: tzinfo) -> str:
     return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%a %H:%M}"
 
 
-def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]:
-    """Every provider for the booking, with the facts of why they can or cannot take it:
-    eligible ones first, the longest idle first, then the rest by name. Three statements,
-    however many providers there are."""
+def _booking(actor: Actor, booking_id: int) -> Booking:
     require_read(actor, Read.PROVIDER_LIST)
     check_id(booking_id, "booking_id")
     booking = db.session.get(Booking, booking_id)
     if booking is None:
         raise NotFound(f"No booking {booking_id}")
+    return booking
+
+
+def _candidate_query(booking: Booking, active):
+    """Every provider with what a Candidate needs but the booking's own events (by name).
+    Idleness and duty times are the provider row's own: no look-up per provider."""
+    return providers.availability_query(active).add_columns(
+        skills.does_service(booking.service).label("does_service"),
+        sa.func.coalesce(Provider.idle_since, User.created_at).label("idle_since"),
+        Provider.duty_since,
+    )
+
+
+def _candidate(booking: Booking, row, turned_down) -> Candidate:
+    return Candidate(
+        provider=providers.from_row(row),
+        service=booking.service,
+        does_service=bool(row.does_service),
+        turned_down=turned_down,
+        off_duty_since=None if row.on_duty else row.duty_since,
+        idle_since=row.idle_since,
+    )
+
+
+def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]:
+    """Every provider for the booking, with the facts of why they can or cannot take it:
+    eligible ones first, the longest idle first, then the rest by name. Three statements,
+    however many providers there are."""
+    booking, rows, turned_down = _ranked(actor, booking_id)
+    return booking, [_candidate(booking, row, turned_down.get(row.id)) for row in rows]
+
+
+def _ranked(actor: Actor, booking_id: int) -> tuple[Booking, list[sa.Row], dict]:
+    """The booking, every provider's row in the candidates' order, and who turned the booking
+    down (provider id → (action, when)): what Candidates are made of, for as few of them as a
+    caller shows."""
+    booking = _booking(actor, booking_id)
     action = sa.type_coerce(BookingEvent.action, sa.String)
     turned_down = {
         row.provider_id: (row.action, row.at)
@@ -140,56 +173,34 @@ def candidates(actor: Actor, booking_id: int) -> tuple[Booking, list[Candidate]]
             .order_by(sa.func.max(BookingEvent.created_at))  # the latest wins below
         )
     }
-    # Per provider, through the index on (provider_id, action, created_at): a handful of
-    # look-ups each, where grouping the whole event log would read every event.
-    work_ended = (
-        sa.select(sa.func.max(BookingEvent.created_at))
-        .where(BookingEvent.provider_id == Provider.id, action.in_(WORK_ENDED))
-        .correlate(Provider)
-        .scalar_subquery()
-    )
-    came_on = _latest(
-        ProviderDutyEvent, ProviderDutyEvent.provider_id, ProviderDutyEvent.on_duty, "came_on"
-    )
-    went_off = _latest(
-        ProviderDutyEvent, ProviderDutyEvent.provider_id, ~ProviderDutyEvent.on_duty, "went_off"
-    )
+    rows = db.session.execute(
+        _candidate_query(booking, providers.active_bookings_by_provider())
+    ).all()  # by name
+
+    def eligible(row) -> bool:  # Candidate.eligible, before a Candidate is made
+        available = row.availability == Availability.AVAILABLE.value
+        return available and bool(row.does_service) and row.id not in turned_down
+
+    first = sorted((row for row in rows if eligible(row)), key=lambda row: row.idle_since)
+    return booking, first + [row for row in rows if not eligible(row)], turned_down
+
+
+def longest_idle(actor: Actor, booking_id: int) -> tuple[Candidate | None, int]:
+    """The eligible provider idle longest for the booking (None: nobody is eligible) and how
+    many are eligible, in two statements: what the SYSTEM dispatcher offers by."""
+    booking = _booking(actor, booking_id)
     active = providers.active_bookings_by_provider()
-    query = (
-        providers.availability_query(active)
-        .add_columns(
-            skills.does_service(booking.service).label("does_service"),
-            User.created_at,
-            work_ended.label("work_ended"),
-            came_on.c.at.label("came_on"),
-            went_off.c.at.label("went_off"),
-        )
-        .outerjoin(came_on, came_on.c.provider_id == Provider.id)
-        .outerjoin(went_off, went_off.c.provider_id == Provider.id)
-    )
-    found = [
-        Candidate(
-            provider=providers.from_row(row),
-            service=booking.service,
-            does_service=bool(row.does_service),
-            turned_down=turned_down.get(row.id),
-            off_duty_since=None if row.on_duty else row.went_off,
-            idle_since=max(t for t in (row.created_at, row.work_ended, row.came_on) if t),
-        )
-        for row in db.session.execute(query)  # by name
-    ]
-    eligible = sorted((c for c in found if c.eligible), key=lambda c: c.idle_since)
-    return booking, eligible + [c for c in found if not c.eligible]
-
-
-def _latest(model, provider_id, where, name: str):
-    """provider_id → the latest created_at of `model`'s rows matching `where`, as a subquery."""
-    return (
-        sa.select(provider_id.label("provider_id"), sa.func.max(model.created_at).label("at"))
-        .where(where, provider_id.is_not(None))
-        .group_by(provider_id)
-        .subquery(name)
-    )
+    row = db.session.execute(
+        _candidate_query(booking, active)
+        .add_columns(sa.func.count().over().label("eligible"))
+        .where(_eligible(active, booking_id, booking.service))
+        .order_by(None)
+        .order_by("idle_since", Provider.id)
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None, 0
+    return _candidate(booking, row, None), row.eligible
 
 
 @dataclass(frozen=True)
@@ -234,9 +245,9 @@ def provider_picker(
     """The choices for `action` on the booking: every provider, with why they can or cannot take
     it (candidates). Only the PICKER_SIZE shown become choices, eligible ones first."""
     search = clean_text(search, "q", max_len=80).strip()
-    _, found = candidates(actor, booking_id)
+    booking, rows, turned_down = _ranked(actor, booking_id)
     if search:
         needle = fold(search)
-        found = [c for c in found if needle in fold(c.provider.name)]
-    shown = list(itertools.islice(found, PICKER_SIZE))
-    return Picker(action, shown, len(found), search, now or utcnow(), zone)
+        rows = [row for row in rows if needle in fold(row.name)]
+    shown = [_candidate(booking, row, turned_down.get(row.id)) for row in rows[:PICKER_SIZE]]
+    return Picker(action, shown, len(rows), search, now or utcnow(), zone)

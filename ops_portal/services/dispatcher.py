@@ -24,7 +24,7 @@ from ..models import Booking, BookingEvent
 from . import offers
 from .automation import automation_state
 from .bookings import perform_action
-from .dispatch import candidates
+from .dispatch import longest_idle
 
 # What the dispatcher works on, in order: the soonest window first (bookings without one last).
 OPEN_STATUSES = (Status.PENDING, Status.REJECTED)
@@ -80,9 +80,8 @@ def _dispatch_one(system, now, policy, summary, booking):
         )
         summary.failed.append({"booking": booking_id, "reason": reason})
         return
-    _, everyone = candidates(system, booking_id)
-    eligible = [c for c in everyone if c.eligible]  # the longest idle first
-    if not eligible:
+    chosen, eligible = longest_idle(system, booking_id)
+    if chosen is None:
         if now - booking.updated_at >= policy.no_provider_wait:
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
             reason = f"No eligible provider for {minutes} min: needs a dispatcher"
@@ -96,8 +95,7 @@ def _dispatch_one(system, now, policy, summary, booking):
             )
             summary.failed.append({"booking": booking_id, "reason": reason})
         return
-    chosen = eligible[0]
-    reason = f"longest idle of {len(eligible)} eligible: idle {waited(chosen.idle_since, now)}"
+    reason = f"longest idle of {eligible} eligible: idle {waited(chosen.idle_since, now)}"
     perform_action(
         system,
         booking_id,

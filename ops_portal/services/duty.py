@@ -51,7 +51,11 @@ def set_duty(
         provider = locked_row(session, Provider, provider_id, "provider")
         if provider.on_duty == on_duty:
             return DutyChange(provider_id, on_duty, changed=False)
+        at = now or utcnow()
         provider.on_duty = on_duty
+        provider.duty_since = at
+        if on_duty:
+            provider.idle_since = at  # idle on duty from now: the time off does not count
         session.add(
             ProviderDutyEvent(
                 provider_id=provider_id,
@@ -60,7 +64,7 @@ def set_duty(
                 actor_id=actor.user_id,
                 reason=reason,
                 source=actor.source,
-                created_at=now or utcnow(),
+                created_at=at,
             )
         )
     return DutyChange(provider_id, on_duty, changed=True)

@@ -135,9 +135,8 @@ def perform_action(
         _guard_deadline(booking, rule, now)
         if rule.reason_required and not reason:
             raise InvalidInput(f"A reason is required to {action} a booking", booking=booking)
-        new_provider = (
-            locked_row(session, Provider, provider_id, "provider") if rule.takes_provider else None
-        )
+        providers = _lock_providers(session, booking, rule, provider_id)
+        new_provider = providers[provider_id] if rule.takes_provider else None
         if new_provider is not None:
             _guard_provider(session, booking, new_provider, rule.checks_availability)
 
@@ -151,6 +150,9 @@ def perform_action(
             booking.provider = None
             booking.assignment_forced = False
         booking.offer_expires_at = _offer_deadline(now) if rule.target is Status.ASSIGNED else None
+        relieved = providers.get(previous_provider_id)
+        if relieved is not None and relieved is not new_provider:
+            relieved.idle_since = now  # this booking was their work, and no longer is
         booking.updated_at = now
         involved = new_provider.id if new_provider is not None else previous_provider_id
         _append_event(
@@ -167,6 +169,19 @@ def perform_action(
         session.flush()
         _load_events(session, booking)
     return booking
+
+
+def _lock_providers(
+    session: Session, booking: Booking, rule: Rule, provider_id: int | None
+) -> dict[int, Provider]:
+    """The providers the action changes, locked in id order (a reassignment locks two, and two
+    crossing ones must not wait on each other): the one it assigns, and the one whose work it
+    may end (the booking's provider while it is active, unless it stays active with them)."""
+    ids = {provider_id} if rule.takes_provider else set()
+    holder = booking.provider_id if booking.status in ACTIVE else None
+    if holder is not None and (rule.takes_provider or rule.target not in ACTIVE):
+        ids.add(holder)
+    return {pid: locked_row(session, Provider, pid, "provider") for pid in sorted(ids)}
 
 
 def _load_events(session: Session, booking: Booking) -> None:
