@@ -74,7 +74,7 @@ def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
 def _dispatch_one(system, now, policy, summary, booking):
     booking_id, version, offers = booking.id, booking.version, booking.offers
     if booking.status is Status.REJECTED and offers >= policy.offers_before_failing:
-        reason = f"Offered {offers} times without acceptance: needs a dispatcher"
+        reason = f"Offered {offers} times without acceptance"
         perform_action(
             system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version, now=now
         )
@@ -84,7 +84,7 @@ def _dispatch_one(system, now, policy, summary, booking):
     if chosen is None:
         if now - booking.updated_at >= policy.no_provider_wait:
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
-            reason = f"No eligible provider for {minutes} min: needs a dispatcher"
+            reason = f"No eligible provider for {minutes} min"
             perform_action(
                 system,
                 booking_id,

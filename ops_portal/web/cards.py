@@ -94,9 +94,9 @@ def read_reasons(shown) -> None:
     g.setdefault("latest_reasons", {}).update(bookings.latest_reasons(current_actor(), list(shown)))
 
 
-def latest_reason(booking) -> str | None:
-    """The reason a rejected or failed booking's card shows a dispatcher; a card the page did
-    not read it for (an action's answer, a booking's page) reads its own."""
+def latest_reason(booking) -> bookings.Explanation | None:
+    """Why a rejected or failed booking's card says it is so, to a dispatcher; a card the page
+    did not read it for (an action's answer, a booking's page) reads its own."""
     known = g.setdefault("latest_reasons", {})
     if booking.id not in known:
         known.update(bookings.latest_reasons(current_actor(), [booking]))

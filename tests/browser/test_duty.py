@@ -1,6 +1,7 @@
 """Duty and the picker's explanations, in real headless Chromium: a provider goes off duty on
 their phone and the dispatcher's board shows it; the assign picker says why each provider can or
-cannot take the booking; automation is paused and resumed from the board."""
+cannot take the booking; automation is paused and resumed from the board; a booking it gave up
+on is flagged for a person."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import re
 
 import pytest
 
+from ops_portal.domain.lifecycle import Actor
+from ops_portal.extensions import db
+from ops_portal.models import utcnow
+from ops_portal.services import dispatcher, duty
 from tests.support.browser import start_poll
 
 try:
@@ -55,3 +60,18 @@ def test_a_dispatcher_pauses_and_resumes_automation_on_the_board(journey):
     board.reload()
     board.locator("#automation").get_by_role("button", name="Resume automation").click()
     expect(board.locator("#automation")).to_contain_text("Automation: on")
+
+
+def test_a_booking_automation_gave_up_on_is_flagged_on_the_board(journey):
+    for name in ("provider", "other_provider"):
+        duty.set_duty(Actor.system(), journey.server.user_id(name), False, reason="Test")
+    booking = journey.server.api("owner", "POST", "/api/bookings", {"service": "Leaking tap"})
+    dispatcher.run_pass(utcnow() + dispatcher.Policy().no_provider_wait)
+    db.session.remove()
+
+    board = journey.open("admin")
+    journey.log_in(board, "admin")
+    card = board.locator(f"#booking-{booking['id']}")
+    expect(card.get_by_test_id("needs-dispatcher")).to_have_text("Needs a dispatcher")
+    expect(card).to_contain_text("No eligible provider for 15 min")
+    journey.shot(board, "needs-a-dispatcher")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 from ops_portal.domain.lifecycle import Status
-from ops_portal.services import bookings
+from ops_portal.models import utcnow
+from ops_portal.services import bookings, dispatcher, duty
 from tests.support.builders import booking_in
 from tests.support.pages import HTMX, Page, press
 
@@ -90,3 +91,23 @@ def test_rejected_and_failed_cards_show_their_latest_reason_to_dispatchers_only(
     assert "Rejected by provider: I only do windows" in board.text
     owner = Page(login("owner").get("/customer/"))
     assert "I only do windows" not in owner.html and "No one covers" not in owner.html
+
+
+def test_a_booking_automation_gave_up_on_is_flagged_as_needing_a_dispatcher(people, login):
+    """The SYSTEM dispatcher fails a booking it could not place; its card says a person must
+    take it up. One a dispatcher failed themselves is not flagged: they already did."""
+    for provider in (people.provider, people.other_provider):
+        duty.set_duty(people.admin, provider.user_id, False)  # nobody can take it
+    given_up = booking_in(people, Status.PENDING).id
+    by_hand = booking_in(people, Status.PENDING).id
+    bookings.perform_action(people.admin, by_hand, "mark-failed", reason="Customer moved")
+    later = utcnow() + dispatcher.Policy().no_provider_wait
+    summary = dispatcher.run_pass(later)
+    assert [f["booking"] for f in summary.failed] == [given_up]
+    admin = login("admin")
+
+    for url in ("/admin/", f"/admin/bookings/{given_up}"):
+        card = Page(admin.get(url)).card(given_up)
+        assert 'data-testid="needs-dispatcher"' in card, url
+        assert "No eligible provider for 15 min" in card
+    assert 'data-testid="needs-dispatcher"' not in Page(admin.get("/admin/")).card(by_hand)

@@ -8,6 +8,7 @@ from .paging import Cursor, Window
 from .queries import (
     BOARD_LANES,
     BoardFilter,
+    Explanation,
     Lane,
     board_lanes,
     booking_events,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_SERVICE",
     "BoardFilter",
     "Cursor",
+    "Explanation",
     "Lane",
     "Window",
     "board_lanes",

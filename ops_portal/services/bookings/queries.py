@@ -360,11 +360,25 @@ def status_named(name: str) -> Status:
 # ---------------------------------------------------------------------------------- reasons
 
 
-def latest_reasons(actor: Actor, shown: list[Booking]) -> dict[int, str | None]:
+@dataclass(frozen=True)
+class Explanation:
+    """Why a rejected or failed booking is so: the reason given (None when none was), and who
+    put it there. A booking the SYSTEM dispatcher failed is one automation gave up on: it needs
+    a dispatcher."""
+
+    reason: str | None
+    by: Role
+
+    @property
+    def needs_a_dispatcher(self) -> bool:
+        return self.by is Role.SYSTEM
+
+
+def latest_reasons(actor: Actor, shown: list[Booking]) -> dict[int, Explanation | None]:
     """Why each rejected or failed booking of `shown` is where it is, for a dispatcher: the
-    reason given when it last entered its status (None when none was given), in one query for
-    them all. Other bookings, and other people, get None without a query."""
-    reasons: dict[int, str | None] = {booking.id: None for booking in shown}
+    event that last brought it into its status, in one query for them all. Other bookings, and
+    other people, get None without a query."""
+    reasons: dict[int, Explanation | None] = {booking.id: None for booking in shown}
     explained = [b.id for b in shown if b.status in EXPLAINED_STATUSES]
     if not explained or not may_read(actor, Read.DISPATCH_BOARD):
         return reasons
@@ -376,11 +390,10 @@ def latest_reasons(actor: Actor, shown: list[Booking]) -> dict[int, str | None]:
         )
         .group_by(BookingEvent.booking_id)
     )
-    reasons.update(
-        db.session.execute(
-            sa.select(BookingEvent.booking_id, BookingEvent.reason).where(
-                BookingEvent.id.in_(latest)
-            )
-        ).all()
+    rows = db.session.execute(
+        sa.select(BookingEvent.booking_id, BookingEvent.reason, BookingEvent.actor_role).where(
+            BookingEvent.id.in_(latest)
+        )
     )
+    reasons.update({row.booking_id: Explanation(row.reason, row.actor_role) for row in rows})
     return reasons
