@@ -13,7 +13,7 @@ from flask import current_app
 from ..domain.errors import OfferStillOpen, TransitionNotAllowed
 from ..domain.lifecycle import OFFER_OUTCOMES, Action, Actor, Status
 from ..extensions import db
-from ..models import Booking, BookingEvent
+from ..models import Booking, BookingEvent, Provider
 from . import duty
 from .bookings import perform_action
 
@@ -66,14 +66,19 @@ def _off_duty_after_lapses(provider_id: int, now: datetime) -> None:
 
 
 def last_outcomes(provider_id: int, count: int) -> list[Action]:
-    """How the provider's last `count` offers ended (accepted, rejected or lapsed), the latest
-    first."""
+    """How the provider's last `count` offers since their latest duty change ended (accepted,
+    rejected or lapsed), the latest first: a provider back on duty starts a fresh streak."""
+    duty_since = sa.select(Provider.duty_since).where(Provider.id == provider_id)
     return list(
         db.session.scalars(
             sa.select(BookingEvent.action)
             .where(
                 BookingEvent.provider_id == provider_id,
                 BookingEvent.action.in_(OFFER_OUTCOMES),
+                sa.or_(
+                    duty_since.scalar_subquery().is_(None),
+                    BookingEvent.created_at >= duty_since.scalar_subquery(),
+                ),
             )
             .order_by(BookingEvent.id.desc())
             .limit(count)

@@ -170,6 +170,21 @@ def test_an_answer_between_lapses_breaks_the_run(cast):
     assert not on_duty(pat)
 
 
+def test_a_provider_back_on_duty_starts_a_fresh_run_of_lapses(cast):
+    pat = cast.provider.user_id
+    for minutes in (0, 10, 20):
+        lapse(cast, NOON + timedelta(minutes=minutes))
+    assert not on_duty(pat)
+    duty.set_duty(cast.provider, pat, True, now=NOON + timedelta(minutes=30))
+
+    lapse(cast, NOON + timedelta(minutes=40))
+    lapse(cast, NOON + timedelta(minutes=50))
+    assert on_duty(pat)  # two lapses since they came back, not five in a row
+    assert offers.last_outcomes(pat, 3) == [Action.EXPIRE_OFFER, Action.EXPIRE_OFFER]
+    lapse(cast, NOON + timedelta(minutes=60))
+    assert not on_duty(pat)
+
+
 def test_the_number_of_lapses_is_configurable(app, cast):
     app.config["LAPSES_BEFORE_OFF_DUTY"] = 1
     lapse(cast, NOON)
