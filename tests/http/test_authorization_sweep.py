@@ -555,7 +555,10 @@ def digest() -> dict[str, dict[tuple, dict]]:
 
 
 def without_booking(state: dict, booking_id: int) -> dict:
+    """The state but the booking, its events, and when providers were last idle (an action
+    that ends a provider's work on the booking moves it: the action's own effect)."""
     state = dict(state)
+    state["providers"] = {k: {**v, "idle_since": None} for k, v in state["providers"].items()}
     state["bookings"] = {k: v for k, v in state["bookings"].items() if v["id"] != booking_id}
     state["booking_events"] = {
         k: v for k, v in state["booking_events"].items() if v["booking_id"] != booking_id
