@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from .api.views import api, health
     from .auth.views import auth, unauthorized
     from .customer.views import customer
+    from .live import register_live
     from .provider.views import provider
     from .web import register_web
 
@@ -98,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (health, auth, account, customer, provider, admin):
         app.register_blueprint(blueprint)
     login_manager.unauthorized_handler(unauthorized)
+    register_live(app)
     register_web(app)
 
 

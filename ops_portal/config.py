@@ -95,4 +95,17 @@ def from_environment(instance_path: str) -> dict:
         "LOGIN_LIMIT_PER_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "50 per 15 minutes"),
         # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted.
         "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
+        # Live pages (server-sent events, served by gevent workers). Each process's one
+        # listener reads the change feed this often on SQLite (PostgreSQL wakes it by NOTIFY,
+        # and it reads anyway this often times ten, should a notification be lost).
+        "LIVE_POLL_SECONDS": float(os.environ.get("LIVE_POLL_SECONDS", "0.25")),
+        # Streams a process holds at most; one more is answered 503 with a random Retry-After.
+        "LIVE_MAX_STREAMS": int(os.environ.get("LIVE_MAX_STREAMS", "3000")),
+        # A stream ends itself after about this long (the browser reconnects at once).
+        "LIVE_STREAM_SECONDS": float(os.environ.get("LIVE_STREAM_SECONDS", "600")),
+        "LIVE_HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15")),
+        # A live page still redraws its region this often, as a safety net (0: never); a
+        # page whose stream is blocked asks the cheap poll this often instead.
+        "LIVE_SAFETY_POLL_SECONDS": int(os.environ.get("LIVE_SAFETY_POLL_SECONDS", "120")),
+        "LIVE_FALLBACK_POLL_SECONDS": int(os.environ.get("LIVE_FALLBACK_POLL_SECONDS", "5")),
     }

@@ -44,6 +44,11 @@ DUTY_TRIGGERS = {
     "sqlite": {"provider_duty_events_no_update", "provider_duty_events_no_delete"},
     "postgresql": {"provider_duty_events_no_change", "provider_duty_events_no_truncate"},
 }
+# Migration 0010's notifications of appended changes (PostgreSQL's; SQLite's listener polls).
+NOTIFY_TRIGGERS = {
+    "sqlite": set(),
+    "postgresql": {"booking_events_notify", "provider_duty_events_notify"},
+}
 # The search index of migration 0004: SQLite's FTS5 table (with the shadow tables FTS5 makes for
 # it) and the triggers that keep it in step; PostgreSQL's folded search text of each booking,
 # its trigram index, and the functions and triggers that write it.
@@ -150,7 +155,8 @@ def search_objects() -> dict[str, set[str]]:
             "columns": columns & SEARCH_COLUMNS["postgresql"],
             "triggers": triggers() & (SEARCH_TRIGGERS["sqlite"] | SEARCH_TRIGGERS["postgresql"]),
             "indexes": {name for (name,) in indexes} & SEARCH_INDEXES["postgresql"],
-            "functions": {name for (name,) in functions} - {"ops_portal_refuse_change"},
+            "functions": {name for (name,) in functions}
+            - {"ops_portal_refuse_change", "ops_portal_notify_change"},
             "extensions": {name for (name,) in extensions},
         }
     return found
@@ -196,6 +202,7 @@ def assert_at_head() -> None:
     )
     assert_no_schema_diff()
     assert APPEND_ONLY_TRIGGERS[db.engine.dialect.name] <= triggers()
+    assert NOTIFY_TRIGGERS[db.engine.dialect.name] <= triggers()
     # A rebuild of bookings or users by a later migration drops their triggers: then this fails.
     assert search_objects() == expected_search_objects()
     (one_active,) = [
@@ -227,7 +234,8 @@ def test_downgrade_to_base_leaves_no_application_schema_and_upgrade_works_again(
     with db.engine.connect() as conn:
         if db.engine.dialect.name == "postgresql":
             functions = conn.exec_driver_sql(
-                "SELECT proname FROM pg_proc WHERE proname = 'ops_portal_refuse_change'"
+                "SELECT proname FROM pg_proc WHERE proname IN "
+                "('ops_portal_refuse_change', 'ops_portal_notify_change')"
             ).all()
             assert functions == []
         else:

@@ -11,6 +11,7 @@ from ..domain.catalog import SERVICES
 from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role, Status
 from ..http.htmx import is_htmx
+from ..live import live_page
 from ..models import utcnow
 from ..services import automation, bookings, duty, metrics, providers, skills
 from ..web.actions import register_booking_actions
@@ -76,6 +77,7 @@ def today() -> tuple[datetime, datetime]:
 
 
 @admin.get("/")
+@live_page("board")
 def board():
     """The dispatch board: today's figures, what needs doing (the soonest window first), and
     who is free."""

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from ..domain.errors import InvalidInput
 from ..domain.lifecycle import Role
+from ..live import live_page
 from ..services import bookings
 from ..web.actions import register_booking_actions
 from ..web.gates import fragment_of, gate_blueprint
@@ -18,6 +19,7 @@ register_booking_actions(customer, bookings.get_booking)
 
 
 @customer.get("/")
+@live_page("bookings")
 def index():
     """My bookings, newest first."""
     window = bookings.customer_bookings(g.actor, cursor=cursor_arg())

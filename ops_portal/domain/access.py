@@ -249,3 +249,36 @@ def events_seen_by(viewer: Actor, events: Iterable[EventRecord]) -> list[SeenEve
 def sees_internal(actor: Actor) -> bool:
     """Forced flags and internal reasons are for dispatchers only."""
     return audience_of(actor) is Audience.DISPATCH
+
+
+class ChangeKind(StrEnum):
+    BOOKING = "booking"  # a booking event was appended
+    DUTY = "duty"  # a provider went on or off duty
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something a live page may have to redraw for: a booking's event (the booking's customer
+    and the providers it concerns: the one it names and the one who held the booking before
+    it), or a provider's duty change. Each kind is numbered by its own log's ids."""
+
+    kind: ChangeKind
+    id: int
+    customer_id: int | None
+    provider_ids: frozenset[int]
+
+
+def hears_of(actor: Actor, change: Change) -> bool:
+    """Whether `actor`'s live pages are told of the change: dispatchers of every change, a
+    provider of changes to their own work (an offer made, taken back or lapsed; their job) and
+    of their own duty, a customer of changes to their own bookings. A doorbell says only that
+    something changed, but even that must not tell anyone of what they may not see."""
+    if actor.role in (Role.ADMIN, Role.SYSTEM):
+        return True
+    if actor.user_id is None:
+        return False
+    if actor.role is Role.PROVIDER:
+        return actor.user_id in change.provider_ids
+    if actor.role is Role.CUSTOMER:
+        return change.kind is ChangeKind.BOOKING and change.customer_id == actor.user_id
+    return False

@@ -8,6 +8,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from ..domain.lifecycle import Role
 from ..domain.numbers import LARGEST_ID, parse_whole_number
 from ..http.htmx import is_htmx
+from ..live import live_page
 from ..services import bookings, duty, providers
 from ..web.actions import register_booking_actions
 from ..web.forms import DutyForm
@@ -23,6 +24,7 @@ page_cards("provider.queue", card_heading=3)
 
 
 @provider.get("/")
+@live_page("queue")
 def queue():
     """My work queue: the current job first."""
     items = bookings.provider_queue(g.actor, g.actor.user_id)

@@ -101,12 +101,15 @@
     if (!isPoll(evt.detail)) return;
     if (actionsInFlight > 0 || pollSentAt.get(evt.detail.xhr) !== actionEvents) {
       evt.detail.shouldSwap = false;
+      document.dispatchEvent(new CustomEvent("live-redraw-held", {detail: {ms: 1500}}));
       return;
     }
     var unread = evt.detail.target.querySelectorAll(".card-error:not([data-held-a-poll])");
     if (unread.length) {
       unread.forEach(function (error) { error.setAttribute("data-held-a-poll", ""); });
       evt.detail.shouldSwap = false;
+      // Long enough to read the error before the redraw takes it away.
+      document.dispatchEvent(new CustomEvent("live-redraw-held", {detail: {ms: 10000}}));
       return;
     }
     keptCards = {};
@@ -226,4 +229,106 @@
 
   tick();
   setInterval(tick, 1000);
+})();
+
+// Live pages: the server rings when something this person may see has changed (a same-origin
+// EventSource on the page's stream, #live), and the page redraws its region as it always has
+// ("bookings-changed"), at most once per COALESCE_MS however many rings a burst brings, and not
+// while the tab is hidden (once, when it shows again). Should the stream be blocked (a proxy
+// that buffers, a refusal), the page asks the cheap poll every few seconds instead and says so,
+// until the stream opens again.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource || !window.htmx) return;
+  var COALESCE_MS = 500;
+  var BLOCKED_AFTER_MS = 2000; // an error with no open stream for this long: fall back
+  var REOPEN_MS = [15000, 30000]; // a refused stream is asked again after a random wait
+  var cursor = live.getAttribute("data-cursor");
+  var notice = document.getElementById("live-notice");
+  var fallbackMs = Number(live.getAttribute("data-fallback-seconds")) * 1000;
+  var lastRedraw = 0;
+  var redrawTimer = null;
+  var missedWhileHidden = false;
+
+  function redraw() {
+    if (document.hidden) { missedWhileHidden = true; return; }
+    if (redrawTimer) return;
+    redrawTimer = setTimeout(function () {
+      redrawTimer = null;
+      lastRedraw = Date.now();
+      htmx.trigger(document.body, "bookings-changed");
+    }, Math.max(0, lastRedraw + COALESCE_MS - Date.now()));
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && missedWhileHidden) { missedWhileHidden = false; redraw(); }
+  });
+  // A region redraw the page held back (an action was on its way, an error not yet read) is
+  // asked for again a little later, not left to the slow safety poll.
+  document.addEventListener("live-redraw-held", function (evt) { setTimeout(redraw, evt.detail.ms); });
+
+  function heard(told) {
+    if (!told || told === cursor) return;
+    cursor = told;
+    redraw();
+  }
+
+  var source = null;
+  var openedAt = 0;
+  var erredAt = 0;
+  var pollTimer = null;
+
+  function streamUrl() {
+    var url = new URL(live.getAttribute("data-stream"), window.location.href);
+    url.searchParams.set("after", cursor);
+    return url.toString();
+  }
+
+  function poll() {
+    var url = new URL(live.getAttribute("data-poll"), window.location.href);
+    url.searchParams.set("after", cursor);
+    fetch(url.toString(), {credentials: "same-origin", cache: "no-store"}).then(function (answer) {
+      if (answer.status === 200) return answer.text().then(heard);
+      if (answer.status === 401) redraw(); // the redraw leads to the login page
+    }).catch(function () { /* offline: the next poll tries again */ });
+  }
+
+  function fallBack() {
+    if (pollTimer) return;
+    if (notice) notice.hidden = false;
+    poll();
+    pollTimer = setInterval(poll, fallbackMs);
+  }
+
+  function recover() {
+    if (!pollTimer) return;
+    clearInterval(pollTimer);
+    pollTimer = null;
+    if (notice) notice.hidden = true;
+  }
+
+  function open() {
+    source = new EventSource(streamUrl());
+    source.addEventListener("open", function () { openedAt = Date.now(); recover(); });
+    source.addEventListener("changed", function (evt) { heard(evt.data); });
+    source.addEventListener("error", function () {
+      erredAt = Date.now();
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (204: not served here; 401; 503: full): poll, and ask again later.
+        source = null;
+        fallBack();
+        var wait = REOPEN_MS[0] + Math.random() * (REOPEN_MS[1] - REOPEN_MS[0]);
+        setTimeout(open, wait);
+        return;
+      }
+      // The browser reconnects by itself (after the server's random retry); if the stream
+      // does not open again soon, it is blocked: poll meanwhile.
+      setTimeout(function () {
+        if (openedAt < erredAt && source && source.readyState !== EventSource.OPEN) fallBack();
+      }, BLOCKED_AFTER_MS);
+    });
+  }
+
+  window.addEventListener("pagehide", function () { if (source) source.close(); });
+  open();
 })();

@@ -289,6 +289,15 @@ TABLE: dict[str, dict[str, dict[str, dict[str, str]]]] = {
             "missing": web("401       403      403      403      403      404"),
         }
     },
+    # Live pages' doorbells: refused as plain answers (an EventSource cannot follow a redirect
+    # to a login page). The test client is no gevent worker, so a stream answers 204 (the
+    # browser stops asking); a poll from the start of the logs hears of everyone's own.
+    "live.board": {"GET": {"-": web("401       403      403      403      403      204")}},
+    "live.board_poll": {"GET": {"-": web("401       403      403      403      403      200")}},
+    "live.queue": {"GET": {"-": web("401       403      403      204      204      403")}},
+    "live.queue_poll": {"GET": {"-": web("401       403      403      200      200      403")}},
+    "live.bookings": {"GET": {"-": web("401       204      204      403      403      403")}},
+    "live.bookings_poll": {"GET": {"-": web("401       200      200      403      403      403")}},
     "admin.archive_csv": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.reports": {"GET": {"-": web("302:login 403      403      403      403      200")}},
     "admin.booking_timeline_csv": {

@@ -11,7 +11,8 @@ and fails the test on an exception in its log.
 because the test breaks it: a killed worker, a terminated database backend), stopped when the
 test ends.
 
-Gunicorn runs `-w 4 -k gthread --threads 4`, on a socket bound and listening before it starts
+Gunicorn runs `-w 4 -k gthread --threads 4` (or, for the live pages, as gunicorn.conf.py has it:
+gevent workers), on a socket bound and listening before it starts
 (fd://N: no window in which another program could take the port), without the control socket
 (the default one in $HOME would be shared by parallel servers). Each worker leaves a mark when it
 has loaded the app, so a server is ready only when all of them can take part in a race; and a
@@ -100,6 +101,7 @@ class Server:
     base_url: str
     folder: Path  # the log, the hooks and the marks
     process: subprocess.Popen
+    workers: int = WORKERS
     log_offset: int = 0  # where this test's part of the log begins
 
     def __post_init__(self):
@@ -197,9 +199,27 @@ def _listening_socket() -> socket.socket:
     return listener
 
 
-def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
+# The hooks of a server run with the repository's own gunicorn.conf.py (its settings and its
+# hooks, then the test's marks).
+PRODUCTION_HOOKS = """\
+exec(compile(open({config!r}).read(), {config!r}, "exec"))
+_production_post_worker_init = post_worker_init
+{hooks}
+_marks_post_worker_init = post_worker_init
+
+
+def post_worker_init(worker):
+    _production_post_worker_init(worker)
+    _marks_post_worker_init(worker)
+"""
+
+
+def start_gunicorn(
+    database_url: str, folder: Path, *, production: bool = False, **settings: str
+) -> Server:
     """Gunicorn serving `database_url`, with these environment settings; returns once every
-    worker has loaded the app and /health answers."""
+    worker has loaded the app and /health answers. `production`: as gunicorn.conf.py serves
+    it (gevent workers, WEB_CONCURRENCY of them), instead of 4 workers of 4 threads."""
     env = {
         **os.environ,
         **SERVER_ENV,
@@ -211,11 +231,16 @@ def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
     for mark_folder in marks:
         mark_folder.mkdir()
     hooks = folder / "gunicorn_hooks.py"
-    hooks.write_text(HOOKS.format(folders=tuple(str(m) for m in marks)))
+    marking = HOOKS.format(folders=tuple(str(m) for m in marks))
+    if production:
+        config = str(ROOT / "gunicorn.conf.py")
+        marking = PRODUCTION_HOOKS.format(config=config, hooks=marking)
+    hooks.write_text(marking)
     with _listening_socket() as listener, open(folder / "gunicorn.log", "ab") as log:
         port = listener.getsockname()[1]
         command = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "ops_portal:create_app()"]
-        command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
+        if not production:
+            command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
         command += ["-b", f"fd://{listener.fileno()}", "--no-control-socket"]
         # A test's server has nothing to drain when it stops: a worker gets 1 s to quit.
         command += ["--graceful-timeout", "1"]
@@ -231,7 +256,8 @@ def start_gunicorn(database_url: str, folder: Path, **settings: str) -> Server:
             stderr=subprocess.STDOUT,
         )
     # The child holds its own copies of the socket and the log; ours are closed.
-    server = Server(f"http://127.0.0.1:{port}", folder, process)
+    workers = int(env.get("WEB_CONCURRENCY", "2")) if production else WORKERS
+    server = Server(f"http://127.0.0.1:{port}", folder, process, workers)
     try:
         _wait_until_ready(server)
     except BaseException:
@@ -247,7 +273,7 @@ def _wait_until_ready(server: Server) -> None:
             pytest.fail(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
         try:
             answered = requests.get(server.url("/health"), timeout=2).status_code == 200
-            if answered and len(list(server.ready.iterdir())) >= WORKERS:
+            if answered and len(list(server.ready.iterdir())) >= server.workers:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass  # workers still booting (connections wait in the listen backlog)
@@ -285,15 +311,16 @@ def server(app, database_url, shared_servers, tmp_path_factory):
 
 @pytest.fixture
 def start_server(app, database_url, tmp_path):
-    """start_server(**settings): a real gunicorn (4 worker processes x 4 threads) of this test's
-    own, serving its database with these environment settings. Depends on `app`, so it is
-    stopped before the database is emptied or its engine disposed."""
+    """start_server(**settings): a real gunicorn (4 worker processes x 4 threads; with
+    production=True, as gunicorn.conf.py has it) of this test's own, serving its database with
+    these environment settings. Depends on `app`, so it is stopped before the database is
+    emptied or its engine disposed."""
     started: list[Server] = []
 
-    def start(**settings: str) -> Server:
+    def start(*, production: bool = False, **settings: str) -> Server:
         folder = tmp_path / f"server-{len(started)}"
         folder.mkdir()
-        started.append(start_gunicorn(database_url, folder, **settings))
+        started.append(start_gunicorn(database_url, folder, production=production, **settings))
         return started[-1]
 
     try:

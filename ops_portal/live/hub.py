@@ -1,0 +1,228 @@
+"""Each process's one listener on the change feed, and the streams waiting on it.
+
+The listener (a thread; a greenlet under gevent's patched threading) reads the changes past its
+cursor and keeps the latest few thousand in memory; each stream waits on the hub, never on the
+database, and is woken when something new arrives, which it passes on only if its person hears
+of it. On SQLite the listener reads every LIVE_POLL_SECONDS; on PostgreSQL it LISTENs and reads
+when a NOTIFY arrives (and every ten polls anyway), catching up by id after every reconnect, so
+a notification lost with a connection loses nothing. The database is read by one connection per
+process, however many streams are open."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+
+from ..domain.access import Change, ChangeKind, hears_of
+from ..domain.lifecycle import Actor
+from ..extensions import db
+from ..services import changes
+from ..services.changes import Cursor
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "ops_portal_changes"  # what migration 0010's triggers NOTIFY
+# Changes kept in memory: a stream that reconnects with an older Last-Event-ID is told to
+# redraw at once, as it cannot be told whether it missed something of its own.
+HISTORY = 5000
+RETRY_AFTER_FAILURE = (0.5, 10.0)  # the listener's backoff after a failed read, first and most
+
+
+@dataclass
+class Position:
+    """Where a stream is in the hub's changes: the sequence number of the last one it looked
+    at, and the cursor it last told its page."""
+
+    seen: int
+    told: Cursor
+
+
+class Hub:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.condition = threading.Condition()
+        self.recent: list[tuple[int, Change]] = []  # (sequence number, change), oldest first
+        self.sequence = 0  # of the latest change kept
+        self.cursor: Cursor | None = None  # None until the listener has read the logs
+        self.floor = Cursor()  # the changes kept are all of those past this cursor
+        self.streams = 0
+        self.closed = False
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._started = threading.Event()
+
+    # ------------------------------------------------------------------ streams' side
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Starts the listener of this process, once (again in a forked child), and waits for
+        its first read of the logs."""
+        with self.condition:
+            if self._pid == os.getpid() and self._thread is not None:
+                alive = True
+            else:
+                alive = False
+                self._pid = os.getpid()
+                self._started = threading.Event()
+                self._thread = threading.Thread(target=self._listen, name="live-listener")
+                self._thread.daemon = True
+                self._thread.start()
+        if not alive or not self._started.is_set():
+            self._started.wait(timeout)
+
+    def open(self, actor: Actor, after: Cursor | None) -> Position | None:
+        """A stream's place, having read up to `after` (None: the page has everything so far);
+        None when the process holds LIVE_MAX_STREAMS already."""
+        self.start()
+        with self.condition:
+            if self.streams >= self.app.config["LIVE_MAX_STREAMS"]:
+                return None
+            self.streams += 1
+            current = self.cursor or Cursor()
+            if after is None or after.covers(current):
+                return Position(self.sequence, current if after is None else after)
+            # What they missed is told at once: when it is no longer known (older than the
+            # changes kept), or when they hear of any of it.
+            if not after.covers(self.floor) or self._missed(actor, after):
+                return Position(self.sequence, _UNTOLD)
+            return Position(self.sequence, after)
+
+    def close(self, _position: Position) -> None:
+        with self.condition:
+            self.streams -= 1
+
+    def news(self, actor: Actor, position: Position, timeout: float) -> Cursor | None:
+        """Waits up to `timeout` for a change the actor hears of past `position`; the cursor to
+        tell (its page redraws), or None (nothing for them: a heartbeat is due, or the hub is
+        closing)."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                if position.told is _UNTOLD:
+                    position.told = self.cursor or Cursor()
+                    return position.told
+                heard = self._heard_since(actor, position.seen)
+                position.seen = self.sequence
+                if heard:
+                    position.told = self.cursor
+                    return position.told
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    return None
+                self.condition.wait(left)
+
+    def shut(self) -> None:
+        """Ends every stream of this process (a worker shutting down): each sends its page a
+        last retry and closes, and the browser reconnects elsewhere."""
+        with self.condition:
+            self.closed = True
+            self.condition.notify_all()
+
+    def _heard_since(self, actor: Actor, seen: int) -> bool:
+        if not self.recent or seen >= self.sequence:
+            return False
+        first = self.recent[0][0]
+        start = max(0, seen + 1 - first)
+        return any(hears_of(actor, change) for _, change in self.recent[start:])
+
+    def _missed(self, actor: Actor, after: Cursor) -> bool:
+        """Whether a change the actor hears of is past `after`: the latest changes first, up to
+        the first one of each kind that `after` has read (those before it are read too)."""
+        kinds_left = {ChangeKind.BOOKING, ChangeKind.DUTY}
+        for _, change in reversed(self.recent):
+            if change.kind not in kinds_left:
+                continue
+            if after.has_read(change):
+                kinds_left.discard(change.kind)
+                if not kinds_left:
+                    return False
+            elif hears_of(actor, change):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ the listener
+
+    def _listen(self) -> None:
+        backoff = RETRY_AFTER_FAILURE[0]
+        while not self.closed:
+            try:
+                with self.app.app_context():
+                    if self.cursor is None:
+                        self._begin()
+                    engine = db.engine
+                    if engine.dialect.name == "postgresql":
+                        self._listen_postgresql(engine)
+                    else:
+                        self._poll()
+                backoff = RETRY_AFTER_FAILURE[0]
+            except Exception:
+                log.exception("live: reading the change feed failed; again in %.1f s", backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_AFTER_FAILURE[1])
+
+    def _begin(self) -> None:
+        """The logs' end now, and the latest changes before it (so a page reconnecting after a
+        restart is told to redraw only if something it hears of changed meanwhile)."""
+        try:
+            end = changes.latest_cursor()
+            floor = Cursor(max(0, end.bookings - HISTORY // 2), max(0, end.duty - HISTORY // 2))
+            known = changes.changes_after(floor, limit=HISTORY // 2)
+        finally:
+            db.session.remove()
+        with self.condition:
+            self.floor = floor
+            self.cursor = floor
+            self._keep(known)
+        self._started.set()
+
+    def _read(self) -> None:
+        try:
+            found = changes.changes_after(self.cursor)
+        finally:
+            db.session.remove()  # the connection goes back to the pool between reads
+        if found:
+            with self.condition:
+                self._keep(found)
+
+    def _keep(self, found: list[Change]) -> None:
+        """Called holding the condition: the changes found join those kept, and the streams
+        waiting are woken."""
+        for change in found:
+            self.sequence += 1
+            self.recent.append((self.sequence, change))
+            self.cursor = self.cursor.past(change)
+        if len(self.recent) > 2 * HISTORY:
+            dropped = self.recent[: len(self.recent) - HISTORY]
+            del self.recent[: len(dropped)]
+            for _, change in dropped:
+                self.floor = self.floor.past(change)
+        self.condition.notify_all()
+
+    def _poll(self) -> None:
+        interval = self.app.config["LIVE_POLL_SECONDS"]
+        while not self.closed:
+            self._read()
+            time.sleep(interval)
+
+    def _listen_postgresql(self, engine) -> None:
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql")
+        safety = 10 * self.app.config["LIVE_POLL_SECONDS"]
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self._read()  # what was appended while no one listened
+            while not self.closed:
+                # Any notification (or none for `safety` seconds): read past the cursor. The
+                # payload (an id) only wakes the listener; the read finds every change.
+                for _ in conn.notifies(timeout=safety, stop_after=1):
+                    pass
+                self._read()
+
+
+# A stream that must be told at once (what it missed is no longer known, or it may have been).
+_UNTOLD = Cursor(-1, -1)
