@@ -509,34 +509,12 @@ def test_dispatch_once_offers_an_open_booking_and_prints_what_it_did(cli, cast):
     assert event_values(booking.id, BookingEvent.actor_role)[-1] == "SYSTEM"
 
 
-def test_dispatch_run_stops_cleanly_on_sigterm(tmp_path):
+def test_dispatch_run_stops_cleanly_on_sigterm(start_dispatchers):
     """A real process, a real signal: the pass under way finishes, then it exits 0."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dispatch.sqlite3'}",
-        "SECRET_KEY": "test",
-    }
-    flask = [sys.executable, "-m", "flask", "--app", "ops_portal"]
-    subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)
-    worker = subprocess.Popen(
-        [*flask, "dispatch", "run", "--interval", "0.2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert "a pass every 0.2 s" in worker.stderr.readline()
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
-        assert "dispatcher: stopped" in worker.stderr.read()
-    finally:
-        worker.kill()
+    [dispatcher] = start_dispatchers(1, 0.2)
+    assert "a pass every 0.2 s" in dispatcher.log()
+    assert dispatcher.stop() == 0
+    assert "dispatcher: stopped" in dispatcher.log()
 
 
 def test_users_import_reads_a_providers_services_and_refuses_the_whole_file_for_an_unknown_one(

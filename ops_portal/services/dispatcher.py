@@ -61,7 +61,7 @@ def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
         return summary
     summary.expired = offers.expire_offers(now)
     system = Actor.system()
-    for booking in _open_bookings(policy.batch):
+    for booking in _open_bookings(policy.batch, now):
         try:
             _dispatch_one(system, now, policy, summary, booking)
         except DomainError as error:  # moved on meanwhile (a person, another dispatcher)
@@ -110,9 +110,13 @@ def _dispatch_one(system, now, policy, summary, booking):
     )
 
 
-def _open_bookings(batch: int) -> list[sa.Row]:
-    """The open bookings to place, soonest window first: id, version, status, since when they
-    have waited in that status (updated_at), and how many offers they have had, in one query."""
+def _open_bookings(batch: int, now: datetime) -> list[sa.Row]:
+    """The bookings open as of `now`, soonest window first: id, version, status, since when they
+    have waited in that status (updated_at), and how many offers they have had, in one query.
+    One that opened after `now`, while this pass was under way (its provider rejected it, or
+    another dispatcher's later pass let its offer lapse), is left to the next pass: acted on as
+    of `now`, its event would be stamped before the one it follows, and a new offer's deadline
+    would count from before the booking was open."""
     offers = (
         sa.select(sa.func.count())
         .where(BookingEvent.booking_id == Booking.id, BookingEvent.action.in_(OFFERS))
@@ -123,7 +127,7 @@ def _open_bookings(batch: int) -> list[sa.Row]:
         sa.select(
             Booking.id, Booking.version, Booking.status, Booking.updated_at, offers.label("offers")
         )
-        .where(Booking.status.in_(OPEN_STATUSES))
+        .where(Booking.status.in_(OPEN_STATUSES), Booking.updated_at <= now)
         .order_by(Booking.window_start.is_(None), Booking.window_start, Booking.id)
         .limit(batch)
     ).all()

@@ -23,7 +23,12 @@ from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Role, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent
 from ops_portal.services import accounts, bookings, offers
-from tests.support.builders import assert_event_chain, booking_in, event_actions
+from tests.support.builders import (
+    assert_event_chain,
+    booking_in,
+    double_booked_providers,
+    event_actions,
+)
 from tests.support.server import (
     REQUEST_TIMEOUT,
     Server,
@@ -323,13 +328,7 @@ def test_many_actors_on_many_bookings_keep_every_guarantee(app, cast, server):
         # Each success moved the booking exactly one version on, and no two saw the same step.
         assert sorted(versions_by_booking[booking_id]) == list(range(2, stored.version + 1))
         assert len(event_actions(booking_id)) == stored.version
-    double_booked = db.session.execute(
-        sa.select(Booking.provider_id, sa.func.count())
-        .where(Booking.status.in_(ACTIVE), Booking.assignment_forced.is_(False))
-        .group_by(Booking.provider_id)
-        .having(sa.func.count() > 1)
-    ).all()
-    assert double_booked == []
+    assert double_booked_providers() == []
     print(
         f"{len(responses)} requests, {len(successes)} transitions:",
         dict(Counter(r.status_code for r in responses)),

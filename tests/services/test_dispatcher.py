@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent, utcnow
-from ops_portal.services import automation, bookings, dispatcher, duty
+from ops_portal.services import automation, bookings, dispatcher, duty, offers
+from tests.support.builders import event_values
 
 POLICY = dispatcher.Policy(offers_before_failing=3, no_provider_wait=timedelta(minutes=15))
 
@@ -100,6 +101,27 @@ def test_with_nobody_eligible_past_the_wait_it_fails_and_not_before(cast):
     dispatcher.run_pass(utcnow() + timedelta(minutes=16), POLICY)
     assert state(booking) == (Status.FAILED, None)
     assert last_reason(booking) == "No eligible provider for 15 min"
+
+
+def test_a_booking_that_opened_after_the_pass_began_waits_for_the_next_pass(app, cast):
+    """Another dispatcher lets an offer lapse while this pass, begun a moment earlier, is under
+    way: offered as of this pass's `now`, the booking's assignment would be stamped before the
+    lapse it follows, and its offer would count from before the booking was open."""
+    pat, quinn = cast.provider.user_id, cast.other_provider.user_id
+    booking = book(cast, hours_ahead=2)
+    offered_at = utcnow()
+    bookings.perform_action(cast.admin, booking, Action.ASSIGN, provider_id=pat, now=offered_at)
+    lapsed_at = offered_at + timedelta(seconds=app.config["OFFER_TIMEOUT_SECONDS"])
+    assert offers.expire_offers(lapsed_at) == [booking]
+
+    begun_earlier = lapsed_at - timedelta(milliseconds=5)
+    assert dispatcher.run_pass(begun_earlier, POLICY).offered == []
+    assert state(booking) == (Status.REJECTED, None)
+
+    dispatcher.run_pass(lapsed_at, POLICY)
+    assert state(booking) == (Status.ASSIGNED, quinn)
+    times = event_values(booking, BookingEvent.created_at)
+    assert times == sorted(times)
 
 
 def test_a_paused_automation_does_nothing_until_resumed(cast):

@@ -10,7 +10,7 @@ from itertools import pairwise
 
 import sqlalchemy as sa
 
-from ops_portal.domain.lifecycle import LIFECYCLE, Action, Actor, Status
+from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Actor, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent, IdempotencyKey
 from tests.support.people import PERSON, Cast
@@ -215,6 +215,21 @@ def event_values(booking_id: int, column) -> list:
             sa.select(column).where(BookingEvent.booking_id == booking_id).order_by(BookingEvent.id)
         )
     )
+
+
+def double_booked_providers() -> list[tuple[int, int]]:
+    """(provider, active bookings) for each provider who holds more than one active booking
+    that was not force-assigned to them: none, whatever happened."""
+    db.session.rollback()
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            sa.select(Booking.provider_id, sa.func.count())
+            .where(Booking.status.in_(ACTIVE), Booking.assignment_forced.is_(False))
+            .group_by(Booking.provider_id)
+            .having(sa.func.count() > 1)
+        )
+    ]
 
 
 def key_rows() -> list[IdempotencyKey]:

@@ -1,5 +1,6 @@
-"""A real gunicorn serving the app on the test's database, for the tests that need real processes
-and real sockets: the races, the faults of idempotency, and the browser.
+"""A real gunicorn serving the app on the test's database, and real dispatcher processes beside
+it, for the tests that need real processes and real sockets: the races, the faults of
+idempotency, and the browser.
 
 `server`: the backend's server, started once per session (per xdist worker) and shared by the
 tests that need no settings of their own. It serves the session's database, which is reset in
@@ -10,6 +11,10 @@ and fails the test on an exception in its log.
 `start_server(**settings)`: a server of the test's own, with these environment settings (or
 because the test breaks it: a killed worker, a terminated database backend), stopped when the
 test ends.
+
+`start_dispatchers(count, interval, **settings)`: that many `flask dispatch run` processes at
+once on the test's database (the SYSTEM dispatcher, as production runs it beside the server),
+stopped by the test with SIGTERM to check how they end, or else when it ends.
 
 Gunicorn runs `-w 4 -k gthread --threads 4` (or, for the live pages, as gunicorn.conf.py has it:
 gevent workers), on a socket bound and listening before it starts
@@ -25,6 +30,7 @@ hung on its way out outlives the test.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -199,6 +205,18 @@ def _listening_socket() -> socket.socket:
     return listener
 
 
+def app_environment(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a process of the app (a server, a dispatcher) on `database_url`,
+    with these settings."""
+    return {
+        **os.environ,
+        **SERVER_ENV,
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **settings,
+    }
+
+
 # The hooks of a server run with the repository's own gunicorn.conf.py (its settings and its
 # hooks, then the test's marks).
 PRODUCTION_HOOKS = """\
@@ -219,14 +237,9 @@ def start_gunicorn(
 ) -> Server:
     """Gunicorn serving `database_url`, with these environment settings; returns once every
     worker has loaded the app and /health answers. `production`: as gunicorn.conf.py serves
-    it (gevent workers, WEB_CONCURRENCY of them), instead of 4 workers of 4 threads."""
-    env = {
-        **os.environ,
-        **SERVER_ENV,
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        **settings,
-    }
+    it (gevent workers, WEB_CONCURRENCY of them, its graceful timeout), instead of 4 workers of
+    4 threads."""
+    env = app_environment(database_url, **settings)
     marks = [folder / name for name in MARK_FOLDERS]
     for mark_folder in marks:
         mark_folder.mkdir()
@@ -241,9 +254,9 @@ def start_gunicorn(
         command = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "ops_portal:create_app()"]
         if not production:
             command += ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS)]
+            # A test's server has nothing to drain when it stops: a worker gets 1 s to quit.
+            command += ["--graceful-timeout", "1"]
         command += ["-b", f"fd://{listener.fileno()}", "--no-control-socket"]
-        # A test's server has nothing to drain when it stops: a worker gets 1 s to quit.
-        command += ["--graceful-timeout", "1"]
         # Connections opened before a barrier must still be open when it releases them.
         command += ["--keep-alive", str(int(BARRIER_TIMEOUT))]
         process = subprocess.Popen(
@@ -279,6 +292,64 @@ def _wait_until_ready(server: Server) -> None:
             pass  # workers still booting (connections wait in the listen backlog)
         time.sleep(0.1)  # readiness polling only, bounded by READY_WITHIN
     pytest.fail(f"gunicorn did not answer /health within {READY_WITHIN}s:\n{server.log()}")
+
+
+@dataclass
+class Dispatcher:
+    """A `flask --app ops_portal dispatch run` process: on stdout a JSON summary of each pass
+    that did something (the bookings it expired, offered and failed), on stderr its log."""
+
+    process: subprocess.Popen
+    output_path: Path
+    log_path: Path
+
+    def summaries(self) -> list[dict]:
+        """The summaries of its passes, in order (complete once it has stopped: its stdout is a
+        file, flushed at exit)."""
+        return [json.loads(line) for line in self.output_path.read_text().splitlines()]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_passing(self) -> None:
+        """Until it has loaded the app and begun its passes (bounded)."""
+
+        def passing() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"the dispatcher exited with {self.process.returncode}:\n{self.log()}")
+            return "dispatcher: a pass every" in self.log()
+
+        wait_for(passing, lambda: f"the dispatcher's first pass:\n{self.log()}")
+
+    def stop(self) -> int:
+        """SIGTERM, which ends it after the pass under way; its exit status (bounded wait: a
+        process that does not stop is killed, and the status says so)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=READY_WITHIN)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=READY_WITHIN)
+
+
+def launch_dispatcher(database_url: str, folder: Path, interval: float, **settings: str):
+    """A dispatcher process on `database_url` with these environment settings, a pass every
+    `interval` seconds, its output and log in `folder`; Dispatcher.wait_until_passing tells
+    when it has begun."""
+    command = [sys.executable, "-m", "flask", "--app", "ops_portal", "dispatch", "run"]
+    command += ["--interval", str(interval)]
+    output_path, log_path = folder / "passes.jsonl", folder / "dispatcher.log"
+    with open(output_path, "wb") as output, open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=app_environment(database_url, **settings),
+            start_new_session=True,  # a terminal's Ctrl-C goes to pytest alone, which stops it
+            stdout=output,
+            stderr=log,
+        )
+    return Dispatcher(process, output_path, log_path)
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -330,6 +401,32 @@ def start_server(app, database_url, tmp_path):
             running.stop()
     for running in started:
         running.assert_no_errors_logged()
+
+
+@pytest.fixture
+def start_dispatchers(app, database_url, tmp_path):
+    """start_dispatchers(count, interval, **settings): `count` dispatcher processes on this
+    test's database at once, each a pass every `interval` seconds, with these environment
+    settings. A test stops them itself to check how they ended (Dispatcher.stop); any still
+    running when it ends are stopped then. Depends on `app`, as start_server does."""
+    started: list[Dispatcher] = []
+
+    def start(count: int, interval: float, **settings: str) -> list[Dispatcher]:
+        for _ in range(count):  # all launched before any is awaited: they load the app at once
+            folder = tmp_path / f"dispatcher-{len(started)}"
+            folder.mkdir()
+            started.append(launch_dispatcher(database_url, folder, interval, **settings))
+        for dispatcher in started[-count:]:
+            dispatcher.wait_until_passing()
+        return started[-count:]
+
+    try:
+        yield start
+    finally:
+        for running in started:
+            running.stop()
+    for running in started:
+        assert "Traceback" not in running.log(), running.log()
 
 
 # ---------------------------------------------------------------------------------- helpers
