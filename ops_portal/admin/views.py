@@ -76,14 +76,17 @@ def today() -> tuple[datetime, datetime]:
     return metrics.day_span(now.astimezone(display_zone()).date(), display_zone())[0], now
 
 
+def todays_figures() -> metrics.DispatchMetrics:
+    since, now = today()
+    return metrics.dispatch_metrics(g.actor, since=since, until=now)
+
+
 @admin.get("/")
 @live_page("board")
 def board():
     """The dispatch board: today's figures, what needs doing (the soonest window first), and
     who is free."""
-    since, now = today()
-    figures = metrics.dispatch_metrics(g.actor, since=since, until=now)
-    return _render_board("admin/board.html", figures=figures)
+    return _render_board("admin/board.html", figures=todays_figures())
 
 
 @admin.post("/automation")
@@ -101,8 +104,9 @@ def set_automation():
 @admin.get("/board")
 @fragment_of("admin.board")
 def board_regions():
-    """The board's lanes and provider panel, for the page's own polling."""
-    return _render_board("admin/_board.html")
+    """The board's lanes and provider panel, for the page's own redraws, with today's figures
+    and the automation switch beside them."""
+    return _render_board("admin/_board_redraw.html", figures=todays_figures())
 
 
 @admin.get("/lanes/<lane_name>")

@@ -49,14 +49,15 @@ def set_duty():
 @provider.get("/queue")
 @fragment_of("provider.queue")
 def queue_items():
-    """The queue alone, for the page's own polling; `shown` names the jobs the page showed, so
-    the answer can say in a sentence what changed."""
+    """The queue and the duty toggle, for the page's own redraws; `shown` names the jobs the
+    page showed, so the answer can say in a sentence what changed."""
     shown = [
         parse_whole_number(raw, field="shown", ceiling=LARGEST_ID)
         for raw in request.args.getlist("shown")
     ]
     items = bookings.provider_queue(g.actor, g.actor.user_id)
-    return render_template("provider/_queue.html", items=items, shown=shown)
+    me = providers.provider_availability(g.actor, g.actor.user_id)
+    return render_template("provider/_queue_redraw.html", items=items, shown=shown, me=me)
 
 
 @provider.get("/bookings/<int:booking_id>")

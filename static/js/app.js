@@ -121,6 +121,12 @@
       ? {elt: active, start: active.selectionStart, end: active.selectionEnd} : null;
   });
 
+  // An out-of-band part of an answer (the duty toggle, the automation switch, the provider
+  // panel) never replaces what a person is using: focused, typed in or open.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    if (evt.detail.target && inUse(evt.detail.target)) evt.detail.shouldSwap = false;
+  });
+
   document.addEventListener("htmx:afterSwap", function () {
     if (!keptCards) return;
     var kept = keptCards;

@@ -3,6 +3,8 @@ process; while paused a pass places nothing; bad input is refused."""
 
 from __future__ import annotations
 
+import re
+
 from ops_portal.domain.lifecycle import Status
 from ops_portal.extensions import db
 from ops_portal.models import utcnow
@@ -43,3 +45,18 @@ def test_the_switch_refuses_anything_but_1_or_0(login):
     )
     assert refused.status_code == 400 and "paused must be 1 or 0" in refused.text
     assert not paused()
+
+
+def test_a_board_redraw_brings_the_switch_and_todays_figures_as_they_are_now(people, login):
+    """Another dispatcher paused automation and a customer booked: the board's next redraw (the
+    live page's, or its safety poll's) carries the switch and the figures beside its lanes."""
+    admin = login("admin")
+    automation.set_paused(people.admin, True)
+    bookings.create_booking(people.owner, service="Leaking tap")
+
+    redraw = admin.get("/admin/board", headers=HTMX).text
+    switch = re.search(r'<form[^>]*id="automation"[^>]*>', redraw)[0]
+    figures = re.search(r'<section[^>]*id="metrics"[^>]*>', redraw)[0]
+    assert 'hx-swap-oob="true"' in switch and 'hx-swap-oob="true"' in figures
+    assert "Automation: <strong>paused</strong>" in redraw
+    assert re.search(r"<dt>Waiting</dt><dd>1\b", redraw)

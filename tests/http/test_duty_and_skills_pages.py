@@ -4,6 +4,8 @@ the assign picker saying why each provider can or cannot take a booking."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Status
@@ -117,3 +119,14 @@ def test_the_assign_picker_says_why_each_provider_can_or_cannot_take_the_booking
     assert f"doesn't do {booking.service}" in picker.text
     assert f'<option value="{quinn}" disabled>' in picker.html
     assert f'<option value="{pat}">' in picker.html
+
+
+def test_the_queues_redraw_brings_the_duty_a_dispatcher_set_meanwhile(people, login):
+    pat = login("provider")
+    assert "Go off duty" in pat.get("/provider/").text
+    duty.set_duty(people.admin, people.provider.user_id, False, reason="Van in the garage")
+
+    redraw = Page(pat.get("/provider/queue", headers=HTMX))
+    toggle = re.search(r'<form[^>]*id="duty"[^>]*>', redraw.html)[0]
+    assert 'hx-swap-oob="true"' in toggle and "duty-off" in toggle
+    assert "Go on duty" in redraw.html
