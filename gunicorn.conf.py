@@ -7,7 +7,9 @@ its process's hub (a few KB, no thread, no database connection), so a worker hol
 What would stall a cooperative worker has been made cooperative: PostgreSQL's psycopg 3 waits
 through gevent's patched selectors, and SQLite writers queue for their turn on a lock and a
 file lock polled with time.sleep (services/transactions.py), both patched; a statement itself
-is short. Rendering is CPU work either way: add workers (WEB_CONCURRENCY) per core.
+is short. (A writer outside the app that holds SQLite's lock for long, a restore say, would
+hold a worker in SQLite's own busy wait: stop the app for those.) Rendering is CPU work either
+way: add workers (WEB_CONCURRENCY) per core.
 
 Every setting can be overridden on the command line (`-w 4`, `-b 0.0.0.0:8000`)."""
 
