@@ -137,8 +137,9 @@ def _refused_for_now() -> Response:
 
 
 def stream(page: str):
-    """The page's doorbell: an event `changed` with the cursor as id and data whenever
-    something its person hears of changes; a comment every LIVE_HEARTBEAT_SECONDS."""
+    """The page's doorbell: an event `ready` at once, then an event `changed` with the cursor
+    as id and data whenever something its person hears of changes; a comment every
+    LIVE_HEARTBEAT_SECONDS."""
     actor = _person(page)
     if isinstance(actor, Response):
         return actor
@@ -169,7 +170,9 @@ def _events(
 ) -> Iterator[str]:
     ends = time.monotonic() + lasts
     try:
-        yield f"retry: {random.randint(*RETRY_MS)}\n\n"
+        # `ready` first: a page that never receives it is behind a proxy that holds the
+        # stream back, and polls instead.
+        yield f"retry: {random.randint(*RETRY_MS)}\nevent: ready\ndata: \n\n"
         while not live_hub.closed:
             left = ends - time.monotonic()
             if left <= 0:

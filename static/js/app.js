@@ -249,6 +249,8 @@
   if (!live || !window.EventSource || !window.htmx) return;
   var COALESCE_MS = 500;
   var BLOCKED_AFTER_MS = 2000; // an error with no open stream for this long: fall back
+  var READY_WITHIN_MS = 3000; // an open stream whose first event is held back this long: a
+                              // proxy buffers it, so fall back
   var REOPEN_MS = [15000, 30000]; // a refused stream is asked again after a random wait
   var cursor = live.getAttribute("data-cursor");
   var notice = document.getElementById("live-notice");
@@ -315,7 +317,13 @@
 
   function open() {
     source = new EventSource(streamUrl());
-    source.addEventListener("open", function () { openedAt = Date.now(); recover(); });
+    var readyTimer = null;
+    source.addEventListener("open", function () {
+      openedAt = Date.now();
+      clearTimeout(readyTimer);
+      readyTimer = setTimeout(fallBack, READY_WITHIN_MS);
+    });
+    source.addEventListener("ready", function () { clearTimeout(readyTimer); recover(); });
     source.addEventListener("changed", function (evt) { heard(evt.data); });
     source.addEventListener("error", function () {
       erredAt = Date.now();

@@ -216,7 +216,7 @@ def test_streams_beat_set_a_random_retry_and_end_by_themselves(start_server, peo
     assert stream.headers["Content-Type"].startswith("text/event-stream")
     assert stream.headers["Cache-Control"] == "no-store"
     assert stream.ended.wait(10), "a stream did not end by itself"
-    assert 2000 <= stream.retry_ms <= 8000  # its first line
+    assert 2000 <= stream.retry_ms <= 8000 and stream.ready  # its first lines
     assert stream.comments >= 1
 
 

@@ -44,7 +44,8 @@ class Event:
 @dataclass
 class EventStream:
     """A stream opened by `session` (its cookies, and Last-Event-ID when given): its status,
-    headers and the `retry:` it set; its events as they arrive; comments counted."""
+    headers, the `retry:` it set and whether its `ready` event came; its other events as they
+    arrive; comments counted."""
 
     session: requests.Session
     url: str
@@ -53,6 +54,7 @@ class EventStream:
     headers: dict = field(default_factory=dict)
     retry_ms: int | None = None
     comments: int = 0
+    ready: bool = False  # the stream's first event came
     ended: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self):
@@ -85,9 +87,11 @@ class EventStream:
                         name, _, value = line.partition(":")
                         fields[name] = value.removeprefix(" ")
                     elif fields:
-                        self._events.put(
-                            Event(fields.get("id"), fields.get("event"), fields.get("data"))
-                        )
+                        event = Event(fields.get("id"), fields.get("event"), fields.get("data"))
+                        if event.name == "ready":
+                            self.ready = True
+                        else:
+                            self._events.put(event)
                         fields = {}
         except requests.RequestException:
             pass  # the server went away: `ended` says so
