@@ -2,10 +2,14 @@
 rules (every booking's events a legal walk of LIFECYCLE ending at its status, version = number
 of events, one active non-forced booking per provider), its login accounts and tokens work, the
 ceiling's hand-written statements make a real cycle, and the reads run against a real gunicorn.
-On SQLite and, when OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
+The dispatch simulation runs a tiny day: every booking settles through legal chains, by the
+dispatcher's rules, and its figures agree with the log counted in SQL; the figures and the
+fairness measures are checked by hand on a written log. On SQLite and, when
+OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -38,27 +42,39 @@ from tests.support.databases import (
 TINY = dataset.Shape(bookings=60, providers=12, customers=30)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def tiny(request, tmp_path_factory):
-    """A tiny benchmark dataset of each backend: (database URL, its info), built once."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('bench') / 'tiny.sqlite3'}"
-    else:
-        url = create_postgres_database("ops_bench_test")
+@contextlib.contextmanager
+def new_database(backend: str, tmp_path_factory, name: str):
+    """The URL of a new, empty database of `backend` (a PostgreSQL one is dropped after)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.sqlite3'}"
+        return
+    url = create_postgres_database(f"ops_{name}_test")
     try:
-        yield url, dataset.build(url, TINY)
+        yield url
     finally:
-        if request.param == "postgresql":
-            drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
-@pytest.fixture
-def tiny_app(tiny):
-    app = make_app(tiny[0])
+@contextlib.contextmanager
+def app_context_on(url: str):
+    app = make_app(url)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def tiny(request, tmp_path_factory):
+    """A tiny benchmark dataset of each backend: (database URL, its info), built once."""
+    with new_database(request.param, tmp_path_factory, "bench") as url:
+        yield url, dataset.build(url, TINY)
+
+
+@pytest.fixture
+def tiny_app(tiny):
+    with app_context_on(tiny[0]) as app:
+        yield app
 
 
 def rows(model, *order):
@@ -240,24 +256,14 @@ TINY_DAY = dispatch_sim.Settings(
 @pytest.fixture(scope="module", params=BACKENDS)
 def simulated_day(request, tmp_path_factory):
     """TINY_DAY simulated on a new database of each backend: (its URL, the report), run once."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sim') / 'day.sqlite3'}"
-    else:
-        url = create_postgres_database("ops_sim_test")
-    try:
+    with new_database(request.param, tmp_path_factory, "sim") as url:
         yield url, dispatch_sim.simulate(url, TINY_DAY)
-    finally:
-        if request.param == "postgresql":
-            drop_postgres_database(url)
 
 
 @pytest.fixture
 def day_app(simulated_day):
-    app = make_app(simulated_day[0])
-    with app.app_context():
+    with app_context_on(simulated_day[0]) as app:
         yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_jobs_spread_and_gini_on_hand_examples():
