@@ -10,12 +10,14 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # `make bench` benchmarks the app on SQLite (`make bench DB=postgresql` on the server at
 # POSTGRES_URL); figures are printed and written to benchmarks/results/$(DB).json.
+# `make bench-dispatch` simulates a day of dispatch on a new database of $(DB)
+# (benchmarks/dispatch_sim.py) and writes benchmarks/results/dispatch_$(DB).json.
 DB ?= sqlite
 POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # The whole suite runs in parallel (pytest-xdist), a process per core; TEST_WORKERS=0: in one.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-fast install demo-reset lint format bench
+.PHONY: run test test-fast install demo-reset lint format bench bench-dispatch
 
 run: install
 	$(FLASK) db upgrade
@@ -49,3 +51,6 @@ format: install
 
 bench: install
 	$(BIN)/python -m benchmarks --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)
+
+bench-dispatch: install
+	$(BIN)/python -m benchmarks.dispatch_sim --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)

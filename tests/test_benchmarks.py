@@ -2,23 +2,36 @@
 rules (every booking's events a legal walk of LIFECYCLE ending at its status, version = number
 of events, one active non-forced booking per provider), its login accounts and tokens work, the
 ceiling's hand-written statements make a real cycle, and the reads run against a real gunicorn.
-On SQLite and, when OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
+The dispatch simulation runs a tiny day: every booking settles through legal chains, by the
+dispatcher's rules, and its figures agree with the log counted in SQL; the figures and the
+fairness measures are checked by hand on a written log. On SQLite and, when
+OPS_PORTAL_TEST_POSTGRES_URL is set, on PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
 
-from benchmarks import dataset, reads, throughput
+from benchmarks import dataset, dispatch_sim, reads, throughput
 from benchmarks.server import Server
 from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Relation, Role, Status
 from ops_portal.extensions import db
-from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
-from ops_portal.services import accounts
+from ops_portal.models import (
+    ApiToken,
+    Booking,
+    BookingEvent,
+    Customer,
+    Provider,
+    ProviderDutyEvent,
+    User,
+)
+from ops_portal.services import accounts, dispatcher
 from tests.support.databases import (
     BACKENDS,
     create_postgres_database,
@@ -29,36 +42,49 @@ from tests.support.databases import (
 TINY = dataset.Shape(bookings=60, providers=12, customers=30)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def tiny(request, tmp_path_factory):
-    """A tiny benchmark dataset of each backend: (database URL, its info), built once."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('bench') / 'tiny.sqlite3'}"
-    else:
-        url = create_postgres_database("ops_bench_test")
+@contextlib.contextmanager
+def new_database(backend: str, tmp_path_factory, name: str):
+    """The URL of a new, empty database of `backend` (a PostgreSQL one is dropped after)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.sqlite3'}"
+        return
+    url = create_postgres_database(f"ops_{name}_test")
     try:
-        yield url, dataset.build(url, TINY)
+        yield url
     finally:
-        if request.param == "postgresql":
-            drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
-@pytest.fixture
-def tiny_app(tiny):
-    app = make_app(tiny[0])
+@contextlib.contextmanager
+def app_context_on(url: str):
+    app = make_app(url)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def tiny(request, tmp_path_factory):
+    """A tiny benchmark dataset of each backend: (database URL, its info), built once."""
+    with new_database(request.param, tmp_path_factory, "bench") as url:
+        yield url, dataset.build(url, TINY)
+
+
+@pytest.fixture
+def tiny_app(tiny):
+    with app_context_on(tiny[0]) as app:
+        yield app
+
+
 def rows(model, *order):
     return db.session.execute(sa.select(model.__table__).order_by(*order)).all()
 
 
-def assert_legal_chain(booking, events) -> None:
+def assert_legal_chain(booking, events, *, in_time_order: bool = True) -> None:
     """The events are what the service layer writes: a walk of LIFECYCLE from create, the
-    provider involved in each, and the booking as the last one left it."""
+    provider involved in each, and the booking as the last one left it. `in_time_order`: each
+    event later than the one before (not so for a dispatcher's pass, stamped with its start)."""
     assert (events[0].action, events[0].from_status) == (Action.CREATE, None)
     held, forced = None, False
     for previous, event in pairwise([None, *events]):
@@ -66,7 +92,7 @@ def assert_legal_chain(booking, events) -> None:
         if previous is not None:
             assert event.from_status == previous.to_status, event
             assert event.from_status in rule.sources, event
-            assert event.created_at > previous.created_at, event
+            assert event.created_at > previous.created_at or not in_time_order, event
         assert event.to_status == rule.target, event
         assert event.actor_role in rule.roles, event
         assert event.forced == rule.forced, event
@@ -203,3 +229,193 @@ def test_the_reads_run_against_a_real_server(tiny):
         assert list(by_name) == [read.name for read in reads.READS[:3]]
         for name, result in by_name.items():
             assert result["status"] == "ok" and result["requests"] == 2, (name, result)
+
+
+# ---------------------------------------------------------------------------------- dispatch sim
+
+# A tiny day: 30 bookings in an hour, about nine seconds of real time. Short jobs, so that ten
+# providers keep up; one lapse is enough to be put off duty, so flaky ones are, and come back.
+TINY_DAY = dispatch_sim.Settings(
+    providers=10,
+    customers=20,
+    bookings=30,
+    hours=1,
+    speed=400,
+    pass_interval=0.1,
+    poll_interval=0.02,
+    lapses_before_off_duty=1,
+    drain_hours=1,
+    behaviours=(
+        dispatch_sim.Behaviour("steady", 0.5, 1.0, 0.0, (10, 30), (5, 5), 5),
+        dispatch_sim.Behaviour("choosy", 0.3, 0.5, 0.5, (20, 60), (3, 8), 5),
+        dispatch_sim.Behaviour("flaky", 0.2, 0.3, 0.1, (20, 60), (3, 8), 5),
+    ),
+)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def simulated_day(request, tmp_path_factory):
+    """TINY_DAY simulated on a new database of each backend: (its URL, the report), run once."""
+    with new_database(request.param, tmp_path_factory, "sim") as url:
+        yield url, dispatch_sim.simulate(url, TINY_DAY)
+
+
+@pytest.fixture
+def day_app(simulated_day):
+    with app_context_on(simulated_day[0]) as app:
+        yield app
+
+
+def test_jobs_spread_and_gini_on_hand_examples():
+    # Mean 2.5; the absolute differences over all 16 ordered pairs sum to 20: 1.25 / (2 × 2.5).
+    assert dispatch_sim.fairness([4, 1, 3, 2]) == {
+        "providers": 4,
+        "min": 1,
+        "max": 4,
+        "max_minus_min": 3,
+        "gini": 0.25,
+    }
+    assert dispatch_sim.gini([0, 0, 0, 4]) == 0.75  # 24 / 16 pairs = 1.5, over 2 × 1
+    assert dispatch_sim.gini([5, 5, 5]) == 0.0
+    assert dispatch_sim.gini([0, 0]) == 0.0  # nobody worked: nobody was favoured
+    assert dispatch_sim.gini([]) is None
+    assert dispatch_sim.fairness([])["max_minus_min"] is None
+
+
+def test_the_figures_of_a_hand_written_log():
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def at(seconds):
+        return t0 + timedelta(seconds=seconds)
+
+    E = dispatch_sim.LogEvent
+    events = [
+        # Offered to 11, who let it lapse (20 s after its 300 s deadline); then 12 accepts.
+        E(1, "create", None, at(0), "PENDING", None),
+        E(1, "assign", 11, at(60), "ASSIGNED", None),
+        E(1, "expire-offer", 11, at(380), "REJECTED", "Not answered in time"),
+        E(1, "assign", 12, at(400), "ASSIGNED", None),
+        E(1, "accept", 12, at(430), "IN_PROGRESS", None),
+        E(1, "complete", 12, at(4000), "COMPLETED", None),
+        # Rejected by 13, then accepted by 11.
+        E(2, "create", None, at(10), "PENDING", None),
+        E(2, "assign", 13, at(100), "ASSIGNED", None),
+        E(2, "reject", 13, at(150), "REJECTED", None),
+        E(2, "assign", 11, at(500), "ASSIGNED", None),
+        E(2, "accept", 11, at(520), "IN_PROGRESS", None),
+        # Offered by a pass that began a second before the booking came.
+        E(3, "create", None, at(600), "PENDING", None),
+        E(3, "assign", 14, at(599), "ASSIGNED", None),
+        E(3, "accept", 14, at(660), "IN_PROGRESS", None),
+        E(4, "create", None, at(700), "PENDING", None),
+        E(4, "mark-failed", None, at(1700), "FAILED", "No eligible provider for 15 min"),
+    ]
+    duty_changes = [
+        dispatch_sim.DutyChange(13, False, at(200)),
+        dispatch_sim.DutyChange(13, True, at(2000)),
+    ]
+    classes = {11: "steady", 12: "steady", 13: "steady", 14: "choosy"}
+
+    found = dispatch_sim.figures(
+        events, duty_changes, classes, fair_class="steady", offer_timeout=300, speed=10
+    )
+
+    assert found["bookings"] == 4
+    assert found["final_status"] == {"COMPLETED": 1, "FAILED": 1, "IN_PROGRESS": 2}
+    assert found["failed_share"] == 0.25
+    assert found["failed_reasons"] == {"No eligible provider for 15 min": 1}
+    assert found["offers_per_booking"] == {"mean": 1.25, "p95": 2.0, "max": 2, "total": 5}
+    assert found["offer_outcomes"] == {"accept": 3, "expire-offer": 1, "reject": 1}
+    # Created → first offer: 60, 90 and -1 s; created → accept: 430, 510 and 60 s.
+    assert (found["time_to_assign_s"]["min"], found["time_to_assign_s"]["p50"]) == (-1, 60)
+    assert found["time_to_assign_s"]["max"] == 90
+    assert found["time_to_accept_s"]["p50"] == 430 and found["time_to_accept_s"]["max"] == 510
+    assert found["expiry_lag_s"]["max"] == 20 and found["expiry_lag_real_s"]["max"] == 2
+    assert found["events_stamped_before_the_previous"] == 1
+    # 13 went off duty: 11 and 12 (a job each) were the equally available ones.
+    assert found["providers_put_off_duty"] == 1
+    assert found["jobs"]["equally_available"] == {
+        "class": "steady",
+        "providers": 2,
+        "min": 1,
+        "max": 1,
+        "max_minus_min": 0,
+        "gini": 0.0,
+    }
+    # Everyone: 1, 1, 0, 1 jobs.
+    assert found["jobs"]["all"]["gini"] == 0.25
+    assert found["jobs"]["by_class"]["steady"]["max_minus_min"] == 1
+
+
+def test_a_simulated_day_settles_every_booking_through_the_dispatchers_rules(
+    simulated_day, day_app
+):
+    _, report = simulated_day
+    assert report["run"]["settled"]
+    booked = rows(Booking, Booking.id)
+    assert len(booked) == TINY_DAY.bookings
+    assert {b.status for b in booked} <= {Status.COMPLETED, Status.FAILED}
+    assert Counter(b.status for b in booked)[Status.COMPLETED] > 0
+    chains = defaultdict(list)
+    for event in rows(BookingEvent, BookingEvent.id):
+        chains[event.booking_id].append(event)
+    most = dispatcher.Policy().offers_before_failing
+    for booking in booked:
+        chain = chains[booking.id]
+        assert_legal_chain(booking, chain, in_time_order=False)
+        offered_to = [e.provider_id for e in chain if e.action is Action.ASSIGN]
+        assert len(offered_to) == len(set(offered_to)) <= most, chain  # nobody offered it twice
+        assert all(e.actor_role is Role.SYSTEM for e in chain if e.action is Action.ASSIGN)
+    # One lapse put a provider off duty (automation); each came back on by themselves (unless
+    # the day ended first).
+    changes = rows(ProviderDutyEvent, ProviderDutyEvent.id)
+    assert changes, "a flaky provider let an offer lapse"
+    by_provider = defaultdict(list)
+    for change in changes:
+        by_provider[change.provider_id].append((change.on_duty, change.actor_role))
+    off_then_on = [(False, Role.SYSTEM), (True, Role.PROVIDER)]
+    for log in by_provider.values():
+        assert log == [off_then_on[index % 2] for index in range(len(log))], log
+
+
+def test_a_simulated_days_figures_agree_with_the_log_counted_in_sql(simulated_day, day_app):
+    _, report = simulated_day
+    found = report["figures"]
+
+    def count(*where):
+        return db.session.scalar(sa.select(sa.func.count()).select_from(BookingEvent).where(*where))
+
+    offers = count(BookingEvent.action.in_([Action.ASSIGN, Action.FORCE_ASSIGN]))
+    lapses = count(BookingEvent.action == Action.EXPIRE_OFFER)
+    assert lapses > 0, "the flaky providers let offers lapse"
+    assert found["offers_per_booking"]["total"] == offers == report["dispatcher"]["offered"]
+    assert found["offers_per_booking"]["mean"] == round(offers / TINY_DAY.bookings, 3)
+    assert found["expiry_lag_s"]["count"] == lapses == report["dispatcher"]["expired"]
+    assert found["expiry_lag_s"]["min"] >= 0  # never expired before its deadline
+    failed = count(BookingEvent.action == Action.MARK_FAILED)
+    assert found["failed_share"] == round(failed / TINY_DAY.bookings, 4)
+    assert found["final_status"].get(Status.FAILED, 0) == failed == report["dispatcher"]["failed"]
+
+    accepted = dict(
+        db.session.execute(
+            sa.select(BookingEvent.provider_id, sa.func.count())
+            .where(BookingEvent.action == Action.ACCEPT)
+            .group_by(BookingEvent.provider_id)
+        ).all()
+    )
+    assert found["time_to_accept_s"]["count"] == sum(accepted.values())
+    went_off = set(db.session.scalars(sa.select(ProviderDutyEvent.provider_id)))
+    steady = [
+        user.id
+        for user in rows(User, User.id)
+        if user.email.startswith("steady-") and user.id not in went_off
+    ]
+    jobs = [accepted.get(provider, 0) for provider in steady]
+    assert found["jobs"]["equally_available"] == {
+        "class": "steady",
+        **dispatch_sim.fairness(jobs),
+    }
+    assert found["jobs"]["equally_available"]["providers"] == len(steady)
+    assert json.loads(json.dumps(report, default=str))["figures"] == json.loads(
+        json.dumps(found, default=str)
+    )
