@@ -162,7 +162,7 @@ def run_dispatcher(config: dict, interval: float, profile: str | None, channels)
             began = time.perf_counter()
             if profiler:
                 profiler.enable()
-            summary = dispatcher.run_pass(clock.now())
+            summary = dispatcher.run_pass(clock.now(), clock=clock.now)
             db.session.remove()  # as `dispatch run`: no session held between passes
             if profiler:
                 profiler.disable()

@@ -234,7 +234,7 @@ def dispatch_once():
     from .models import utcnow
     from .services import dispatcher
 
-    _emit(dispatcher.run_pass(utcnow()).as_json())
+    _emit(dispatcher.run_pass(utcnow(), clock=utcnow).as_json())
 
 
 @dispatch_group.command("run")
@@ -256,7 +256,7 @@ def dispatch_run(interval):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"dispatcher: a pass every {interval:g} s", err=True)
     while not stop.is_set():
-        summary = dispatcher.run_pass(utcnow())
+        summary = dispatcher.run_pass(utcnow(), clock=utcnow)
         db.session.remove()  # no connection held between passes
         if summary.expired or summary.offered or summary.failed:
             _emit(summary.as_json())

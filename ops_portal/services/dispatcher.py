@@ -11,6 +11,7 @@ seconds, `dispatch once` once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,8 +54,13 @@ class PassSummary:
         return data
 
 
-def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
-    """One pass over the open bookings (at most policy.batch), as of `now`."""
+def run_pass(
+    now: datetime, policy: Policy = Policy(), *, clock: Callable[[], datetime] | None = None
+) -> PassSummary:
+    """One pass over the open bookings (at most policy.batch) open as of `now`. With a `clock`
+    (the dispatcher process's: the time), each booking is offered as of the time it is offered
+    at, never earlier than `now`: a pass that takes a while must not make offers whose deadlines
+    count from its start."""
     summary = PassSummary(at=now)
     if automation_state().paused:
         summary.paused = True
@@ -62,8 +68,9 @@ def run_pass(now: datetime, policy: Policy = Policy()) -> PassSummary:
     summary.expired = offers.expire_offers(now)
     system = Actor.system()
     for booking in _open_bookings(policy.batch, now):
+        at = max(now, clock()) if clock else now
         try:
-            _dispatch_one(system, now, policy, summary, booking)
+            _dispatch_one(system, at, policy, summary, booking)
         except DomainError as error:  # moved on meanwhile (a person, another dispatcher)
             summary.skipped.append({"booking": booking.id, "why": error.detail})
         finally:

@@ -134,3 +134,25 @@ def test_a_paused_automation_does_nothing_until_resumed(cast):
     automation.set_paused(cast.admin, False)
     dispatcher.run_pass(utcnow(), POLICY)
     assert state(booking)[0] == Status.ASSIGNED
+
+
+def test_a_pass_with_a_clock_offers_each_booking_as_of_the_time_it_offers_it(cast):
+    """A pass that takes a while stamps each offer with its own time, so its deadline counts
+    from when it was made, not from when the pass began."""
+    first, second = book(cast, hours_ahead=2), book(cast, hours_ahead=3)
+    start = utcnow()
+    ticks = iter([start - timedelta(seconds=5), start + timedelta(seconds=40)])
+
+    dispatcher.run_pass(start, POLICY, clock=lambda: next(ticks))
+
+    db.session.rollback()
+    offered_at = dict(
+        db.session.execute(
+            sa.select(BookingEvent.booking_id, BookingEvent.created_at).where(
+                BookingEvent.action == Action.ASSIGN
+            )
+        ).all()
+    )
+    assert offered_at == {first: start, second: start + timedelta(seconds=40)}
+    deadline = db.session.scalar(sa.select(Booking.offer_expires_at).where(Booking.id == second))
+    assert deadline == start + timedelta(seconds=40 + 300)
