@@ -81,7 +81,8 @@ class Behaviour:
     share: float  # of the providers
     accept: float  # odds, per offer
     reject: float
-    answer_seconds: tuple[float, float]  # from seeing an offer to answering it (simulated)
+    answer_seconds: tuple[float, float]  # from seeing an offer to answering it (simulated);
+    # equal bounds: fixed
     job_minutes: tuple[float, float]  # from accepting to completing; equal bounds: fixed
     break_minutes: float  # after automation put them off duty, they come back this much later
 
@@ -92,7 +93,8 @@ class Behaviour:
     def describe(self) -> str:
         low, high = self.job_minutes
         job = f"{low:g} min" if low == high else f"{low:g}–{high:g} min"
-        answer = "–".join(f"{s:g}" for s in self.answer_seconds)
+        first, last = self.answer_seconds
+        answer = f"{first:g}" if first == last else f"{first:g}–{last:g}"
         return (
             f"accepts {self.accept:.0%}, rejects {self.reject:.0%}, ignores {self.ignore:.0%} "
             f"(answers in {answer} s); job {job}; back {self.break_minutes:g} min after being "
@@ -101,7 +103,8 @@ class Behaviour:
 
 
 BEHAVIOURS = (
-    Behaviour("steady", 0.60, 1.00, 0.00, (20, 90), (45, 45), 30),
+    # Equally available by construction: the same answer time and the same job length.
+    Behaviour("steady", 0.60, 1.00, 0.00, (45, 45), (45, 45), 30),
     Behaviour("choosy", 0.25, 0.70, 0.30, (30, 180), (30, 75), 30),
     Behaviour("flaky", 0.15, 0.55, 0.05, (60, 240), (30, 90), 45),
 )

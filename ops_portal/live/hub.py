@@ -31,6 +31,7 @@ CHANNEL = "ops_portal_changes"  # what migration 0010's triggers NOTIFY
 # redraw at once, as it cannot be told whether it missed something of its own.
 HISTORY = 5000
 RETRY_AFTER_FAILURE = (0.5, 10.0)  # the listener's backoff after a failed read, first and most
+GAP_SECONDS = 10.0  # an id missing this long below ones read belongs to a rolled-back insert
 
 
 @dataclass
@@ -40,6 +41,42 @@ class Position:
 
     seen: int
     told: Cursor
+    epoch: int  # the hub's, when the stream last looked (a rewound log starts a new one)
+
+
+class Settled:
+    """How far one log has been read, as a low-water mark: every id up to `low` has been read,
+    or given up on. On PostgreSQL an id is drawn when its row is inserted, not when it commits,
+    so a later id may be read while an earlier one is still to commit: the ids read above the
+    mark wait in `above`, the ones missing below them in `missing` (since when), and the mark
+    moves up over those read and over those missing for GAP_SECONDS (their transaction rolled
+    back: the id is never used). On SQLite, one writer at a time, the mark is simply the
+    latest id read."""
+
+    def __init__(self, low: int = 0):
+        self.low = low
+        self.above: set[int] = set()
+        self.missing: dict[int, float] = {}
+
+    def is_new(self, change_id: int) -> bool:
+        return change_id > self.low and change_id not in self.above
+
+    def settle(self, read: list[int], now: float) -> None:
+        self.above.update(read)
+        top = max(self.above, default=self.low)
+        for change_id in range(self.low + 1, top + 1):
+            if change_id not in self.above:
+                self.missing.setdefault(change_id, now)
+        while True:
+            following = self.low + 1
+            if following in self.above:
+                self.above.discard(following)
+            elif following in self.missing and now - self.missing[following] > GAP_SECONDS:
+                pass
+            else:
+                break
+            self.missing.pop(following, None)
+            self.low = following
 
 
 class Hub:
@@ -48,7 +85,9 @@ class Hub:
         self.condition = threading.Condition()
         self.recent: list[tuple[int, Change]] = []  # (sequence number, change), oldest first
         self.sequence = 0  # of the latest change kept
+        self.epoch = 0  # one more each time the logs were found rewound (a restore)
         self.cursor: Cursor | None = None  # None until the listener has read the logs
+        self.settled = {kind: Settled() for kind in ChangeKind}  # the cursor, per log
         self.floor = Cursor()  # the changes kept are all of those past this cursor
         self.streams = 0
         self.closed = False
@@ -83,13 +122,15 @@ class Hub:
                 return None
             self.streams += 1
             current = self.cursor or Cursor()
+            # A page drawn past what this process has read (another process drew it a moment
+            # ago) is told of the rest as it comes.
             if after is None or after.covers(current):
-                return Position(self.sequence, current if after is None else after)
+                return Position(self.sequence, current if after is None else after, self.epoch)
             # What they missed is told at once: when it is no longer known (older than the
             # changes kept), or when they hear of any of it.
             if not after.covers(self.floor) or self._missed(actor, after):
-                return Position(self.sequence, _UNTOLD)
-            return Position(self.sequence, after)
+                return Position(self.sequence, _UNTOLD, self.epoch)
+            return Position(self.sequence, after, self.epoch)
 
     def close(self, _position: Position) -> None:
         with self.condition:
@@ -102,6 +143,8 @@ class Hub:
         deadline = time.monotonic() + timeout
         with self.condition:
             while True:
+                if position.epoch != self.epoch:  # the logs were rewound: start over
+                    position.epoch, position.told = self.epoch, _UNTOLD
                 if position.told is _UNTOLD:
                     position.told = self.cursor or Cursor()
                     return position.told
@@ -175,18 +218,42 @@ class Hub:
             db.session.remove()
         with self.condition:
             self.floor = floor
-            self.cursor = floor
             self._keep(known)
+            self._settle_at(end)
         self._started.set()
 
     def _read(self) -> None:
+        settled = self.settled
+        late = tuple(settled[kind].missing for kind in ChangeKind)
         try:
-            found = changes.changes_after(self.cursor)
+            found = changes.changes_after(self.cursor, late=late)
+            found = [c for c in found if settled[c.kind].is_new(c.id)]
+            # Nothing new: were the logs rewound (a database restored from a backup)?
+            end = None if found else changes.latest_cursor()
         finally:
             db.session.remove()  # the connection goes back to the pool between reads
-        if found:
-            with self.condition:
+        with self.condition:
+            if end is not None and not end.covers(self.cursor):
+                self.recent.clear()
+                self.floor = end
+                self._settle_at(end)
+                self.epoch += 1  # every stream is told to redraw, as of the logs' end
+                self.condition.notify_all()
+                return
+            now = time.monotonic()
+            for kind in ChangeKind:
+                settled[kind].settle([c.id for c in found if c.kind is kind], now)
+            self.cursor = Cursor(settled[ChangeKind.BOOKING].low, settled[ChangeKind.DUTY].low)
+            if found:
                 self._keep(found)
+
+    def _settle_at(self, end: Cursor) -> None:
+        """Called holding the condition: everything up to `end` counts as read."""
+        self.settled = {
+            ChangeKind.BOOKING: Settled(end.bookings),
+            ChangeKind.DUTY: Settled(end.duty),
+        }
+        self.cursor = end
 
     def _keep(self, found: list[Change]) -> None:
         """Called holding the condition: the changes found join those kept, and the streams
@@ -194,7 +261,6 @@ class Hub:
         for change in found:
             self.sequence += 1
             self.recent.append((self.sequence, change))
-            self.cursor = self.cursor.past(change)
         if len(self.recent) > 2 * HISTORY:
             dropped = self.recent[: len(self.recent) - HISTORY]
             del self.recent[: len(dropped)]

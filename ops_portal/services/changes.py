@@ -5,6 +5,7 @@ append-only logs are the source of truth; nothing here is stored twice."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -58,9 +59,13 @@ def latest_cursor() -> Cursor:
     return Cursor(bookings or 0, duty or 0)
 
 
-def changes_after(cursor: Cursor, limit: int = 1000) -> list[Change]:
+def changes_after(
+    cursor: Cursor, limit: int = 1000, *, late: tuple[Iterable[int], Iterable[int]] = ((), ())
+) -> list[Change]:
     """The changes past `cursor`, each log's oldest first, at most `limit` of each (two
-    statements, through the logs' primary keys)."""
+    statements, through the logs' primary keys); and those of the ids in `late` (booking event
+    ids, duty change ids), ids below the cursor a reader has not seen yet."""
+    late_events, late_duty = (sorted(ids) for ids in late)
     event, before = BookingEvent, aliased(BookingEvent)
     # The provider who held the booking before this event: a reassignment names only the new
     # one, and the provider it was taken from must hear of it too.
@@ -78,7 +83,7 @@ def changes_after(cursor: Cursor, limit: int = 1000) -> list[Change]:
     booking_rows = db.session.execute(
         sa.select(event.id, event.provider_id, Booking.customer_id, held_before.label("before"))
         .join(Booking, Booking.id == event.booking_id)
-        .where(event.id > cursor.bookings)
+        .where(sa.or_(event.id > cursor.bookings, event.id.in_(late_events)))
         .order_by(event.id)
         .limit(limit)
     )
@@ -93,7 +98,7 @@ def changes_after(cursor: Cursor, limit: int = 1000) -> list[Change]:
     ]
     duty_rows = db.session.execute(
         sa.select(ProviderDutyEvent.id, ProviderDutyEvent.provider_id)
-        .where(ProviderDutyEvent.id > cursor.duty)
+        .where(sa.or_(ProviderDutyEvent.id > cursor.duty, ProviderDutyEvent.id.in_(late_duty)))
         .order_by(ProviderDutyEvent.id)
         .limit(limit)
     )

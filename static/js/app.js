@@ -275,9 +275,10 @@
   // asked for again a little later, not left to the slow safety poll.
   document.addEventListener("live-redraw-held", function (evt) { setTimeout(redraw, evt.detail.ms); });
 
+  // Told that something changed, as of `told` (what to ask from next): every telling is news,
+  // even at the same cursor (one may hold back for an earlier change still to commit).
   function heard(told) {
-    if (!told || told === cursor) return;
-    cursor = told;
+    if (told) cursor = told;
     redraw();
   }
 

@@ -256,3 +256,28 @@ def test_on_a_threaded_worker_pages_are_not_live_and_streams_answer_204(server, 
     board = admin.get(server.url("/admin/"))
     assert 'id="live"' not in board.text and 'hx-trigger="every 15s,' in board.text
     assert admin.get(server.url("/live/board")).status_code == 204
+
+
+def test_a_change_committed_after_a_later_one_is_still_told(live_server, people, database_url):
+    """PostgreSQL draws an id when a row is inserted, not when it commits: a change may commit
+    after one with a higher id has been read. It is told all the same."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time: ids commit in order")
+    board = EventStream(logged_in(live_server, "admin"), live_server.url("/live/board"))
+    with db.engine.connect() as slow:  # draws its id first, commits last
+        slow.execute(
+            sa.text(
+                "INSERT INTO provider_duty_events "
+                "(provider_id, on_duty, actor_role, actor_id, reason, source, created_at) "
+                "VALUES (:p, false, 'ADMIN', :a, 'Slow', 'web', now())"
+            ),
+            {"p": people.provider.user_id, "a": people.admin.user_id},
+        )
+        duty.set_duty(people.admin, people.other_provider.user_id, False)
+        first = board.next()
+        assert first is not None and Cursor.parse(first.id).duty == 0  # the slow one is below
+        slow.commit()
+    second = board.next()
+    assert second is not None, "the change committed late was never told"
+    assert Cursor.parse(second.id).duty == latest_duty_id()
+    board.close()
