@@ -725,13 +725,27 @@ def postgres_database_exists(server_url: str, name: str) -> bool:
     return found is not None
 
 
+TEMPLATE_BUSY_TRIES = 50  # 0.1 s apart
+
+
 def create_postgres_database(server_url: str, name: str, *, template: str | None = None) -> str:
     """A new database (dropped first if it exists); returns its URL."""
     engine = _postgres_admin(server_url)
     with engine.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         suffix = f' TEMPLATE "{template}"' if template else ""
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{suffix}')
+        for attempt in range(TEMPLATE_BUSY_TRIES):
+            try:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"{suffix}')
+                break
+            except sa.exc.OperationalError as error:
+                # A template may have no session: one its last user just closed may not have
+                # ended yet on the server.
+                if "being accessed by other users" not in str(error):
+                    raise
+                if attempt == TEMPLATE_BUSY_TRIES - 1:
+                    raise
+                time.sleep(0.1)
     engine.dispose()
     return postgres_database_url(server_url, name)
 

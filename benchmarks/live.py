@@ -347,11 +347,14 @@ def figures(records: list[dict], *, streams: int, workers: int, changes, last_ch
     }
 
     restarted_at = run.pop("restarted_at")
-    reconnects, attempts_after = [], Counter()
+    reconnects, attempts_after, too_soon = [], Counter(), 0
     for record in records:
         back = [opened for opened in record["opened"] if opened > restarted_at]
+        ended = [(when, retry) for when, retry in record["ended"] if when > restarted_at]
         if back:
             reconnects.append(back[0])
+            # A browser waits the retry it was sent before it reconnects: so must the client.
+            too_soon += bool(ended) and back[0] - ended[0][0] < ended[0][1] / 1000
         for when, status in record["attempts"]:
             if when > restarted_at:
                 attempts_after[_status_class(status)] += 1
@@ -362,7 +365,8 @@ def figures(records: list[dict], *, streams: int, workers: int, changes, last_ch
         "last_reconnect_s": round(max(reconnects) - restarted_at, 2) if reconnects else None,
         "spread_s": round(max(reconnects) - min(reconnects), 2) if reconnects else None,
         "attempts_after": dict(attempts_after),
-        "retry_ms_range": _range(record["retry_ms"] for record in records),
+        "streams_back_before_their_retry": too_soon,
+        "retry_ms_range": _range(retry for record in records for _, retry in record["ended"]),
         "streams_told_of_the_change_after": sum(
             _told_at(arrival, last_change[0]) is not None for arrival in arrivals
         ),

@@ -43,9 +43,10 @@ class Record:
 
     attempts: list = field(default_factory=list)  # [time, HTTP status or "error: ..."]
     opened: list = field(default_factory=list)  # times it began reading a 200's events
-    ended: list = field(default_factory=list)  # times an open stream was closed by the server
+    # [time, the retry in ms it was last sent] each time the server closed an open stream
+    ended: list = field(default_factory=list)
     events: list = field(default_factory=list)  # [arrival time, event id]
-    retry_ms: int | None = None
+    retry_ms: int | None = None  # the latest `retry:` sent
     comments: int = 0
 
 
@@ -113,7 +114,7 @@ class Stream:
         self.open = True
         self.record.opened.append(time.time())
         self._read_events(sock, buffer)
-        self.record.ended.append(time.time())
+        self.record.ended.append([time.time(), self.record.retry_ms])
         return None
 
     def _read_events(self, sock: socket.socket, buffer: bytes) -> None:
