@@ -225,9 +225,14 @@ def run_live(
             opened = {"rss_kb": server.worker_rss_kb(), "connections": _count(connections)}
 
             log(f"Changes: {changes} x every {change_every:g} s, pages read meanwhile")
+            cpu_before = _cpu_seconds(server.worker_pids(), client.process.pid)
             writing = writer.run(changes, change_every)
             busy_pages = read_pages(readers, page_requests)
             writing.join()
+            cpu = _cpu_seconds(server.worker_pids(), client.process.pid)
+            cpu_per_change_ms = {
+                side: round((cpu[side] - cpu_before[side]) * 1000 / changes, 1) for side in cpu
+            }
             time.sleep(SETTLE)
             flowing = {"rss_kb": server.worker_rss_kb(), "connections": _count(connections)}
             steady = client.status()
@@ -261,6 +266,7 @@ def run_live(
         memory={"idle": idle, "open": opened, "flowing": flowing},
         pages={"idle": idle_pages, "streaming": busy_pages},
         status_before_restart=steady,
+        cpu_per_change_ms=cpu_per_change_ms,
         server_rss_max_mb=server_rss_max_mb,
     )
 
@@ -300,6 +306,16 @@ class ServerConnections:
         self.engine.dispose()
 
 
+def _cpu_seconds(worker_pids: list[int], client_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server's workers together, and the client's."""
+
+    def of(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return {"server": sum(of(pid) for pid in worker_pids), "client": of(client_pid)}
+
+
 def _count(connections: ServerConnections | None) -> int | None:
     return connections.count() if connections is not None else None
 
@@ -310,15 +326,17 @@ def _count(connections: ServerConnections | None) -> int | None:
 def figures(records: list[dict], *, streams: int, workers: int, changes, last_change, **run):
     """Every figure of the run from the streams' records and what the benchmark noted."""
     arrivals = [_arrivals(record) for record in records]
-    latencies, got_per_change = [], []
+    latencies, got_per_change, first_ms, fan_out_ms = [], [], [], []
     for event_id, committed in changes:
-        got = 0
-        for arrival in arrivals:
-            when = _told_at(arrival, event_id)
-            if when is not None:
-                latencies.append((when - committed) * 1000)
-                got += 1
-        got_per_change.append(got)
+        told = [_told_at(arrival, event_id) for arrival in arrivals]
+        told = [when for when in told if when is not None]
+        latencies += [(when - committed) * 1000 for when in told]
+        got_per_change.append(len(told))
+        if told:
+            # Where the time goes: until the first stream is told (the listener's read), and
+            # from the first to the last (the fan-out).
+            first_ms.append((min(told) - committed) * 1000)
+            fan_out_ms.append((max(told) - min(told)) * 1000)
     missed = len(changes) * streams - len(latencies)
     delivery = {
         "changes": len(changes),
@@ -331,6 +349,10 @@ def figures(records: list[dict], *, streams: int, workers: int, changes, last_ch
         ),
         "fewest_streams_told_of_a_change": min(got_per_change, default=None),
     }
+    if first_ms:
+        delivery["first_stream_p50_ms"] = round(reads.percentile(first_ms, 0.5), 1)
+        delivery["fan_out_p50_ms"] = round(reads.percentile(fan_out_ms, 0.5), 1)
+        delivery["fan_out_max_ms"] = round(max(fan_out_ms), 1)
     if latencies:
         delivery.update(
             {
@@ -512,6 +534,11 @@ def print_summary(report: dict) -> None:
         f"{delivery['missed']} missed; {delivery['streams_that_got_every_change']:,} streams "
         f"got every change; the fewest told of one change: "
         f"{delivery['fewest_streams_told_of_a_change']}"
+    )
+    print(
+        f"  where the time goes: to the first stream p50 {delivery.get('first_stream_p50_ms')} "
+        f"ms, first to last stream p50 {delivery.get('fan_out_p50_ms')} ms (max "
+        f"{delivery.get('fan_out_max_ms')}); CPU per change: {report['cpu_per_change_ms']} ms"
     )
     rss = {phase: sum(kb.values()) // 1024 for phase, kb in memory["rss_kb"].items()}
     print(
