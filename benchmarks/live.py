@@ -63,6 +63,7 @@ STREAM_PATH = "/live/board"
 PAGES = ("board", "provider queue")  # reads.READS by name: /admin/ and /provider/
 # The server's PostgreSQL connections carry this application_name, to be counted apart.
 SERVER_TAG = "ops-bench-live"
+CAP_REFUSAL = "Too many live pages on this server"  # the first line of the cap's 503
 WAIT_PER_STREAM = 0.05  # seconds allowed per stream for them all to open (or reopen), beyond
 WAIT_AT_LEAST = 30.0  # ... this much
 SETTLE = 2.0  # seconds given to the last change's events before counting who got it
@@ -377,10 +378,14 @@ def figures(records: list[dict], *, streams: int, workers: int, changes, last_ch
             reconnects.append(back[0])
             # A browser waits the retry it was sent before it reconnects: so must the client.
             too_soon += bool(ended) and back[0] - ended[0][0] < ended[0][1] / 1000
-        for when, status in record["attempts"]:
+        for when, status, reason in record["attempts"]:
             if when > restarted_at:
-                attempts_after[_status_class(status)] += 1
-    all_attempts = Counter(_status_class(s) for record in records for _, s in record["attempts"])
+                attempts_after[_status_class(status, reason)] += 1
+    all_attempts = Counter(
+        _status_class(status, reason)
+        for record in records
+        for _, status, reason in record["attempts"]
+    )
     restart = {
         "streams_back": len(reconnects),
         "first_reconnect_s": round(min(reconnects) - restarted_at, 2) if reconnects else None,
@@ -434,12 +439,12 @@ def _told_at(arrival: tuple[list[int], list[float]], event_id: int) -> float | N
     return times[index] if index < len(told) else None
 
 
-def _status_class(status) -> str:
-    if isinstance(status, str):
+def _status_class(status, reason: str) -> str:
+    if status == "error":
         return "connection error"
-    if status == 503:
+    if status == 503 and reason == CAP_REFUSAL:
         return "503 (the cap)"
-    return str(status) if status < 500 else f"{status} (5xx)"
+    return str(status) if status < 500 else f"{status} (5xx: {reason[:60]})"
 
 
 def _range(values) -> list | None:

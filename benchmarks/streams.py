@@ -41,7 +41,8 @@ DEFAULT_RETRY_MS = 3000  # what EventSource waits before the server has set `ret
 class Record:
     """What one stream saw, every time in seconds since the epoch."""
 
-    attempts: list = field(default_factory=list)  # [time, HTTP status or "error: ..."]
+    # [time, HTTP status or "error", why: a refusal's first line, the error]
+    attempts: list = field(default_factory=list)
     opened: list = field(default_factory=list)  # times it began reading a 200's events
     # [time, the retry in ms it was last sent] each time the server closed an open stream
     ended: list = field(default_factory=list)
@@ -72,7 +73,7 @@ class Stream:
                 retry_after_ms = self._connect_and_read(first)
             except OSError as error:
                 if not stopping.is_set():  # else it is our own close
-                    self.record.attempts.append([time.time(), f"error: {error}"])
+                    self.record.attempts.append([time.time(), "error", str(error)])
             finally:
                 self.open = False
                 if self.socket is not None:
@@ -105,10 +106,19 @@ class Stream:
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(":") for line in header_lines)
         }
-        self.record.attempts.append([time.time(), status])
         if status != 200:
+            # Its first line says why (the cap's 503 from another one).
+            length = int(headers.get("content-length", "0"))
+            while len(buffer) < min(length, 200):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                buffer += data
+            reason = buffer[:200].decode(errors="replace").split("\n", 1)[0]
+            self.record.attempts.append([time.time(), status, reason])
             retry_after = headers.get("retry-after")
             return int(retry_after) * 1000 if retry_after and retry_after.isdigit() else None
+        self.record.attempts.append([time.time(), status, ""])
         if headers.get("transfer-encoding", "").lower() != "chunked":
             raise ConnectionError("expected a chunked event stream")
         self.open = True
