@@ -17,7 +17,7 @@ POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # The whole suite runs in parallel (pytest-xdist), a process per core; TEST_WORKERS=0: in one.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-fast install demo-reset lint format bench bench-dispatch
+.PHONY: run test test-fast install demo-reset lint format bench bench-dispatch bench-live
 
 run: install
 	$(FLASK) db upgrade
@@ -54,3 +54,8 @@ bench: install
 
 bench-dispatch: install
 	$(BIN)/python -m benchmarks.dispatch_sim --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)
+
+# `make bench-live` loads the live pages: 2,000 streams on one gevent worker, a change every
+# 0.3 s, a restart; figures printed and written to benchmarks/results/live_$(DB).json.
+bench-live: install
+	$(BIN)/python -m benchmarks.live --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)

@@ -21,6 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from . import dataset, reads, throughput
 from .server import Server
 
@@ -111,20 +113,9 @@ def lifecycle(args, url: str, info: dict) -> dict:
     """Throughput, the statements of a cycle and the ceiling, on a scratch copy of the dataset
     (the cached one stays as built)."""
     size = info["size"]
-    scratch_name = f"ops_bench_{size}_scratch"
-    if args.db == "sqlite":
-        scratch_path = dataset.DATA / f"{scratch_name}.sqlite3"
-        dataset.remove_sqlite(scratch_path)
-        with sqlite3.connect(dataset.sqlite_path(size)) as source:
-            target = sqlite3.connect(scratch_path)
-            source.backup(target)
-            target.close()
-        scratch = f"sqlite:///{scratch_path}"
-    else:
-        scratch = dataset.create_postgres_database(
-            args.postgres_url, scratch_name, template=f"ops_bench_{size}"
-        )
-    try:
+    with dataset.scratch_copy(
+        url, f"ops_bench_{size}_scratch", postgres_url=args.postgres_url
+    ) as scratch:
         clients, seconds = args.throughput_clients, args.seconds
         print(
             f"\nLifecycle throughput, {size:,} bookings: {clients} client threads, "
@@ -142,16 +133,11 @@ def lifecycle(args, url: str, info: dict) -> dict:
         print(f"\nThe database's ceiling for them, {clients} clients, {seconds:g} s:")
         if args.db == "sqlite":
             ceiling = throughput.sqlite_ceiling(
-                str(scratch_path), info, clients=clients, seconds=seconds, warmup=3
+                sa.make_url(scratch).database, info, clients=clients, seconds=seconds, warmup=3
             )
         else:
             ceiling = throughput.pgbench_ceiling(scratch, info, clients=clients, seconds=seconds)
         print(f"  {ceiling['tool']}: {ceiling['cycles_per_second']} cycles/s")
-    finally:
-        if args.db == "sqlite":
-            dataset.remove_sqlite(scratch_path)
-        else:
-            dataset.drop_postgres_database(args.postgres_url, scratch_name)
     return {
         "size": size,
         "app": app,
@@ -298,8 +284,6 @@ def machine(args) -> dict:
             if line.startswith("model name")
         )
     if args.db == "postgresql":
-        import sqlalchemy as sa
-
         from ops_portal.config import normalize_database_url
 
         engine = sa.create_engine(normalize_database_url(args.postgres_url))

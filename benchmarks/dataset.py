@@ -17,8 +17,10 @@ uses (only their hashes are in the database).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -723,13 +725,27 @@ def postgres_database_exists(server_url: str, name: str) -> bool:
     return found is not None
 
 
+TEMPLATE_BUSY_TRIES = 50  # 0.1 s apart
+
+
 def create_postgres_database(server_url: str, name: str, *, template: str | None = None) -> str:
     """A new database (dropped first if it exists); returns its URL."""
     engine = _postgres_admin(server_url)
     with engine.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         suffix = f' TEMPLATE "{template}"' if template else ""
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{suffix}')
+        for attempt in range(TEMPLATE_BUSY_TRIES):
+            try:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"{suffix}')
+                break
+            except sa.exc.OperationalError as error:
+                # A template may have no session: one its last user just closed may not have
+                # ended yet on the server.
+                if "being accessed by other users" not in str(error):
+                    raise
+                if attempt == TEMPLATE_BUSY_TRIES - 1:
+                    raise
+                time.sleep(0.1)
     engine.dispose()
     return postgres_database_url(server_url, name)
 
@@ -739,6 +755,31 @@ def drop_postgres_database(server_url: str, name: str) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     engine.dispose()
+
+
+@contextlib.contextmanager
+def scratch_copy(url: str, name: str, *, postgres_url: str = DEFAULT_POSTGRES_URL):
+    """A copy of the dataset at `url` for a benchmark that writes (the cached one stays as
+    built), named `name`: a SQLite file beside it, or a PostgreSQL database made from it as a
+    template on the server at `postgres_url`. Yields its URL; removed afterwards."""
+    source = sa.make_url(url)
+    if source.get_backend_name() == "sqlite":
+        path = Path(source.database).with_name(f"{name}.sqlite3")
+        remove_sqlite(path)
+        with sqlite3.connect(source.database) as original:
+            target = sqlite3.connect(path)
+            original.backup(target)
+            target.close()
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            remove_sqlite(path)
+        return
+    copy = create_postgres_database(postgres_url, name, template=source.database)
+    try:
+        yield copy
+    finally:
+        drop_postgres_database(postgres_url, name)
 
 
 def sqlite_path(size: int) -> Path:

@@ -1,16 +1,20 @@
 """A real gunicorn serving benchmarks/wsgi.py on 127.0.0.1, with every worker's memory sampled.
 
-Gunicorn gets a socket already bound to a free port and listening (fd://N), as the tests'
-servers do. The server is ready once /health answers and every worker has loaded the app. A
-sampler thread reads each worker's VmRSS (the master's children, from /proc) every 0.1 s until
-the server stops; `max_rss_mb` is the largest seen. Stopping: SIGTERM (gunicorn's graceful
-shutdown), then whatever is left of its process group is killed.
+Gunicorn runs gthread workers, or with `gevent=True` as production serves it: gunicorn.conf.py
+(gevent workers, its graceful timeout and hooks), live pages included. It gets a socket already
+bound to a free port and listening (fd://N), as the tests' servers do, with gunicorn's own
+backlog, so that thousands of streams opening at once are not dropped at the door. The server
+is ready once /health answers and every worker has loaded the app. A sampler thread reads each
+worker's VmRSS (the master's children, from /proc) every 0.1 s until the server stops;
+`max_rss_mb` is the largest seen. Stopping: SIGTERM (gunicorn's graceful shutdown), then
+whatever is left of its process group is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -26,12 +30,21 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 READY_WITHIN = 60.0  # seconds: a worker loads the app, and the first /health answers
 SAMPLE_EVERY = 0.1
+BACKLOG = 2048  # gunicorn's default, for the sockets it binds itself
 
 
 class Server:
-    def __init__(self, database_url: str, *, workers: int = 2, threads: int = 4, **env: str):
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        gevent: bool = False,
+        **env: str,
+    ):
         self.database_url = database_url
-        self.workers, self.threads = workers, threads
+        self.workers, self.threads, self.gevent = workers, threads, gevent
         self.env = env
         self.folder = Path(tempfile.mkdtemp(prefix="ops-bench-server-"))
         self.ready_dir = self.folder / "ready"
@@ -56,14 +69,18 @@ class Server:
         }
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
+        listener.listen(BACKLOG)
         listener.set_inheritable(True)
         with listener, open(self.log_path, "ab") as log:
             port = listener.getsockname()[1]
             command = [sys.executable, "-m", "gunicorn", "benchmarks.wsgi:app"]
-            command += ["-w", str(self.workers), "-k", "gthread", "--threads", str(self.threads)]
+            if self.gevent:
+                command += ["-c", str(ROOT / "gunicorn.conf.py"), "-w", str(self.workers)]
+            else:
+                command += ["-w", str(self.workers), "-k", "gthread"]
+                command += ["--threads", str(self.threads), "--graceful-timeout", "5"]
             command += ["-b", f"fd://{listener.fileno()}", "--no-control-socket"]
-            command += ["--graceful-timeout", "5", "--log-level", "warning"]
+            command += ["--log-level", "warning"]
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
@@ -120,6 +137,15 @@ class Server:
 
     # ------------------------------------------------------------------------------ figures
 
+    def restart_workers(self) -> None:
+        """SIGHUP: gunicorn starts new workers and stops the old ones gracefully."""
+        self.process.send_signal(signal.SIGHUP)
+
+    def worker_rss_kb(self) -> dict[int, int]:
+        """Each worker's VmRSS now, by pid."""
+        found = {pid: _vm_rss_kb(pid) for pid in self.worker_pids()}
+        return {pid: rss for pid, rss in found.items() if rss is not None}
+
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         try:
@@ -143,6 +169,15 @@ class Server:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit on open files raised to the hard one (a process holding thousands of
+    streams needs a descriptor for each; gunicorn started after this inherits it); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def _vm_rss_kb(pid: int) -> int | None:

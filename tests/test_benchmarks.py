@@ -1,7 +1,8 @@
 """The benchmark suite (benchmarks/), at a tiny size: the generated dataset obeys the app's own
 rules (every booking's events a legal walk of LIFECYCLE ending at its status, version = number
 of events, one active non-forced booking per provider), its login accounts and tokens work, the
-ceiling's hand-written statements make a real cycle, and the reads run against a real gunicorn.
+ceiling's hand-written statements make a real cycle, the reads run against a real gunicorn, and
+the live benchmark's streams are each told of every change and come back after a restart.
 The dispatch simulation runs a tiny day: every booking settles through legal chains, by the
 dispatcher's rules, and its figures agree with the log counted in SQL; the figures and the
 fairness measures are checked by hand on a written log. On SQLite and, when
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -18,10 +20,11 @@ from itertools import pairwise
 import pytest
 import sqlalchemy as sa
 
-from benchmarks import dataset, dispatch_sim, reads, throughput
+from benchmarks import dataset, dispatch_sim, live, reads, throughput
 from benchmarks.server import Server
 from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Relation, Role, Status
 from ops_portal.extensions import db
+from ops_portal.live.views import RETRY_MS
 from ops_portal.models import (
     ApiToken,
     Booking,
@@ -34,6 +37,7 @@ from ops_portal.models import (
 from ops_portal.services import accounts, dispatcher
 from tests.support.databases import (
     BACKENDS,
+    POSTGRES_URL,
     create_postgres_database,
     drop_postgres_database,
     make_app,
@@ -419,3 +423,64 @@ def test_a_simulated_days_figures_agree_with_the_log_counted_in_sql(simulated_da
     assert json.loads(json.dumps(report, default=str))["figures"] == json.loads(
         json.dumps(found, default=str)
     )
+
+
+@pytest.mark.server
+def test_the_live_benchmark_tells_every_stream_of_every_change_and_restarts(tiny):
+    url, info = tiny
+    streams, changes = 50, 5
+    # The benchmark writes: on a copy, as the tiny dataset is shared by this module's tests.
+    name = f"ops_bench_live_{uuid.uuid4().hex[:8]}"
+    with dataset.scratch_copy(url, name, postgres_url=POSTGRES_URL) as scratch:
+        report = live.run_live(
+            scratch,
+            info,
+            streams=streams,
+            changes=changes,
+            change_every=0.3,
+            page_requests=3,
+            log=lambda line: None,
+        )
+    report = json.loads(json.dumps(report))
+
+    delivery = report["delivery"]
+    assert delivery["changes"] == changes and delivery["deliveries"] == streams * changes
+    assert delivery["missed"] == 0
+    assert delivery["streams_that_got_every_change"] == streams
+    assert delivery["fewest_streams_told_of_a_change"] == streams
+    assert delivery["p50_ms"] <= delivery["p95_ms"] <= delivery["p99_ms"] <= delivery["max_ms"]
+    assert report["attempts"] == {"200": 2 * streams}, "each opened once, and once more after"
+
+    memory = report["memory"]
+    for phase in ("idle", "open", "flowing"):
+        assert len(memory["rss_kb"][phase]) == 1, memory  # one worker, the same one throughout
+        assert all(kb > 0 for kb in memory["rss_kb"][phase].values())
+    assert set(memory["kb_per_stream"]) == {"open", "flowing"}
+    connections = report["connections"]
+    if scratch.startswith("sqlite"):
+        assert set(connections.values()) == {None}
+    else:
+        # The hub's listener and the pages' pool: no connection held by a stream.
+        assert all(count >= 1 for count in connections.values()), connections
+        assert max(connections.values()) < streams, connections
+
+    for phase in ("idle", "streaming"):
+        for name in live.PAGES:
+            page = report["pages"][phase][name]
+            assert page["status"] == "ok" and page["requests"] == 3, page
+
+    restart = report["restart"]
+    assert restart["streams_back"] == streams
+    assert restart["streams_told_of_the_change_after"] == streams
+    assert restart["attempts_after"] == {"200": streams}
+    # Every stream waited the retry it was sent before reconnecting.
+    low, high = restart["retry_ms_range"]
+    assert RETRY_MS[0] <= low <= high <= RETRY_MS[1]
+    assert restart["first_reconnect_s"] >= RETRY_MS[0] / 1000
+    assert restart["streams_back_before_their_retry"] == 0
+    between = restart["last_reconnect_s"] - restart["first_reconnect_s"]
+    assert abs(restart["spread_s"] - between) <= 0.02  # each rounded to 0.01 s
+
+    verdicts = {target: ok for target, _, ok in live.targets(report)}
+    assert verdicts["every stream told of every change"] is True
+    assert verdicts["every stream back and told of the change after"] is True
