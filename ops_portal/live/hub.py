@@ -82,7 +82,7 @@ class Settled:
 class Hub:
     def __init__(self, app: Flask):
         self.app = app
-        self.condition = threading.Condition()
+        self.lock = threading.Lock()
         self.recent: list[tuple[int, Change]] = []  # (sequence number, change), oldest first
         self.sequence = 0  # of the latest change kept
         self.epoch = 0  # one more each time the logs were found rewound (a restore)
@@ -94,13 +94,14 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._started = threading.Event()
+        self._woken = threading.Event()  # set when changes are kept (then replaced)
 
     # ------------------------------------------------------------------ streams' side
 
     def start(self, timeout: float = 10.0) -> None:
         """Starts the listener of this process, once (again in a forked child), and waits for
         its first read of the logs."""
-        with self.condition:
+        with self.lock:
             if self._pid == os.getpid() and self._thread is not None:
                 alive = True
             else:
@@ -117,7 +118,7 @@ class Hub:
         """A stream's place, having read up to `after` (None: the page has everything so far);
         None when the process holds LIVE_MAX_STREAMS already."""
         self.start()
-        with self.condition:
+        with self.lock:
             if self.streams >= self.app.config["LIVE_MAX_STREAMS"]:
                 return None
             self.streams += 1
@@ -133,7 +134,7 @@ class Hub:
             return Position(self.sequence, after, self.epoch)
 
     def close(self, _position: Position) -> None:
-        with self.condition:
+        with self.lock:
             self.streams -= 1
 
     def news(self, actor: Actor, position: Position, timeout: float) -> Cursor | None:
@@ -141,8 +142,10 @@ class Hub:
         tell (its page redraws), or None (nothing for them: a heartbeat is due, or the hub is
         closing)."""
         deadline = time.monotonic() + timeout
-        with self.condition:
-            while True:
+        while True:
+            # Taken before looking: a change kept meanwhile sets it, so none is slept through.
+            woken = self._woken
+            with self.lock:
                 if position.epoch != self.epoch:  # the logs were rewound: start over
                     position.epoch, position.told = self.epoch, _UNTOLD
                 if position.told is _UNTOLD:
@@ -153,17 +156,24 @@ class Hub:
                 if heard:
                     position.told = self.cursor
                     return position.told
-                left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    return None
-                self.condition.wait(left)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                return None
+            woken.wait(left)
 
     def shut(self) -> None:
         """Ends every stream of this process (a worker shutting down): each sends its page a
         last retry and closes, and the browser reconnects elsewhere."""
-        with self.condition:
+        with self.lock:
             self.closed = True
-            self.condition.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Called holding the lock: every stream waiting looks again. One event per
+        generation of changes, set once and replaced, wakes thousands of waiters at the cost of
+        one each (a condition would hand its lock to each waiter in turn)."""
+        woken, self._woken = self._woken, threading.Event()
+        woken.set()
 
     def _heard_since(self, actor: Actor, seen: int) -> bool:
         if not self.recent or seen >= self.sequence:
@@ -216,7 +226,7 @@ class Hub:
             known = changes.changes_after(floor, limit=HISTORY // 2)
         finally:
             db.session.remove()
-        with self.condition:
+        with self.lock:
             self.floor = floor
             self._keep(known)
             self._settle_at(end)
@@ -232,13 +242,13 @@ class Hub:
             end = None if found else changes.latest_cursor()
         finally:
             db.session.remove()  # the connection goes back to the pool between reads
-        with self.condition:
+        with self.lock:
             if end is not None and not end.covers(self.cursor):
                 self.recent.clear()
                 self.floor = end
                 self._settle_at(end)
                 self.epoch += 1  # every stream is told to redraw, as of the logs' end
-                self.condition.notify_all()
+                self._wake()
                 return
             now = time.monotonic()
             for kind in ChangeKind:
@@ -248,7 +258,7 @@ class Hub:
                 self._keep(found)
 
     def _settle_at(self, end: Cursor) -> None:
-        """Called holding the condition: everything up to `end` counts as read."""
+        """Called holding the lock: everything up to `end` counts as read."""
         self.settled = {
             ChangeKind.BOOKING: Settled(end.bookings),
             ChangeKind.DUTY: Settled(end.duty),
@@ -256,7 +266,7 @@ class Hub:
         self.cursor = end
 
     def _keep(self, found: list[Change]) -> None:
-        """Called holding the condition: the changes found join those kept, and the streams
+        """Called holding the lock: the changes found join those kept, and the streams
         waiting are woken."""
         for change in found:
             self.sequence += 1
@@ -266,7 +276,7 @@ class Hub:
             del self.recent[: len(dropped)]
             for _, change in dropped:
                 self.floor = self.floor.past(change)
-        self.condition.notify_all()
+        self._wake()
 
     def _poll(self) -> None:
         interval = self.app.config["LIVE_POLL_SECONDS"]

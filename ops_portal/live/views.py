@@ -146,10 +146,13 @@ def stream(page: str):
     after = _after()
     if not streams_served():
         return Response(status=204)  # an EventSource answered 204 stops reconnecting
+    # What waits holds no connection: not even while a fresh worker's listener makes its first
+    # read (a restart's thousands of reconnects would hold the whole pool, the listener's turn
+    # included).
+    db.session.remove()
     position = hub().open(actor, after)
     if position is None:
         return _refused_for_now()
-    db.session.remove()  # what waits holds no connection
     config = current_app.config
     body = _events(
         hub(),
@@ -194,6 +197,7 @@ def poll(page: str):
         return actor
     after = _after() or Cursor()
     if streams_served():  # the hub knows, without a query
+        db.session.remove()
         position = hub().open(actor, after)
         if position is None:
             return _refused_for_now()
