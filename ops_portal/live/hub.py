@@ -162,8 +162,9 @@ class Hub:
             woken.wait(left)
 
     def shut(self) -> None:
-        """Ends every stream of this process (a worker shutting down): each sends its page a
-        last retry and closes, and the browser reconnects elsewhere."""
+        """Ends every stream of this process (a worker shutting down): each closes, and the
+        browser reconnects after the random wait the stream began with, to a worker still
+        serving."""
         with self.lock:
             self.closed = True
             self._wake()

@@ -196,7 +196,9 @@ def poll(page: str):
     if isinstance(actor, Response):
         return actor
     after = _after() or Cursor()
-    if streams_served():  # the hub knows, without a query
+    # The hub knows, without a query; but not once this worker is stopping: its hub listens no
+    # more, and a page's keep-alive connection still brings its polls here until it exits.
+    if streams_served() and not hub().closed:
         db.session.remove()
         position = hub().open(actor, after)
         if position is None:

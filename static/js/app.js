@@ -339,7 +339,7 @@
       // The browser reconnects by itself (after the server's random retry); if the stream
       // does not open again soon, it is blocked: poll meanwhile.
       setTimeout(function () {
-        if (openedAt < erredAt && source && source.readyState !== EventSource.OPEN) fallBack();
+        if (openedAt <= erredAt && source && source.readyState !== EventSource.OPEN) fallBack();
       }, BLOCKED_AFTER_MS);
     });
   }

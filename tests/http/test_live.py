@@ -289,3 +289,22 @@ def test_a_change_committed_after_a_later_one_is_still_told(live_server, people,
     assert second is not None, "the change committed late was never told"
     assert Cursor.parse(second.id).duty == latest_duty_id()
     board.close()
+
+
+def test_a_stopping_workers_poll_still_tells_what_changed(start_server, people):
+    # A page's keep-alive connection stays with its worker while that worker drains (a restart,
+    # a deploy): its polls are still answered there, after its hub has stopped listening.
+    server = start_server(production=True, WEB_CONCURRENCY="1", **LIVE_SETTINGS)
+    admin = logged_in(server, "admin")
+    poll = server.url("/live/board/poll")
+    start = str(Cursor(latest_event_id() or 0, latest_duty_id() or 0))
+    assert admin.get(poll, params={"after": start}).status_code == 204
+    old_worker = server.worker_serving("/live/board/poll")
+    server.process.send_signal(signal.SIGHUP)  # new workers; the old one stops
+    wait_for(lambda: len(list(server.ready.iterdir())) == 2, "the new worker")
+    booking_in(people, Status.PENDING)
+    answer = admin.get(poll, params={"after": start})
+    polled_by = [m.name for m in server.begun.iterdir() if "/live/board/poll" in m.read_text()]
+    assert polled_by == [str(old_worker)]  # both polls: the worker now stopping
+    assert answer.status_code == 200
+    assert Cursor.parse(answer.text).bookings == latest_event_id()

@@ -135,14 +135,20 @@ class LiveServer:
         return booking
 
 
-@pytest.fixture
-def live_server(app, server) -> LiveServer:
-    """The backend's gunicorn serving the test's database, with everyone in PEOPLE given a
-    password (for the browser) and an API token (for the world outside acting through the
-    API)."""
+def people_served_by(server) -> LiveServer:
+    """`server` (tests.support.server) serving the test's database, with everyone in PEOPLE
+    given a password (for the browser) and an API token (for the world outside acting through
+    the API)."""
     cast = create_cast(password=PASSWORD, with_tokens=True)
     db.session.remove()  # nothing of the test's own session stays open beside the server
     return LiveServer(server.base_url, cast)
+
+
+@pytest.fixture
+def live_server(app, server) -> LiveServer:
+    """The backend's shared gunicorn, with everyone in PEOPLE. A module that needs a server of
+    its own (the live pages' gevent one) overrides this fixture with people_served_by."""
+    return people_served_by(server)
 
 
 # ------------------------------------------------------------------------------ the pages
@@ -290,6 +296,7 @@ class Journey:
     saw_login: bool = False
     problems: list[str] = field(default_factory=list)
     allowed_statuses: set[int] = field(default_factory=set)
+    blocked: list = field(default_factory=list)  # URL predicates of the requests it aborts
     contexts: list = field(default_factory=list)
     axe: AxeSweep | None = field(default_factory=AxeSweep)
 
@@ -334,6 +341,16 @@ class Journey:
         """A deliberate 4xx: Chromium logs it as a console error; that one log is expected."""
         self.allowed_statuses.add(status)
 
+    def block(self, page, matches) -> None:
+        """Abort the page's requests whose URL `matches` (a predicate), as a network that drops
+        them would, until `unblock`: Chromium logs each as a failed load, which is expected."""
+        self.blocked.append(matches)
+        page.route(matches, lambda route: route.abort())
+
+    def unblock(self, page, matches) -> None:
+        # The failed loads stay expected: their logs may reach the test after this.
+        page.unroute(matches)
+
     def shot(self, page, step: str) -> None:
         """Save the page at phone and desktop size, ending at the page's own size, and check
         it with axe-core at each; first, check that it fits a 320 px wide screen."""
@@ -374,10 +391,13 @@ class Journey:
     def _console(self, who: str, msg) -> None:
         if msg.type != "error":
             return
+        where = msg.location.get("url") or ""
+        if "net::ERR_FAILED" in msg.text and any(matches(where) for matches in self.blocked):
+            return
         refusal = REFUSAL_LOG.search(msg.text)
         if refusal and int(refusal.group(1)) in self.allowed_statuses:
             return
-        self.problems.append(f"{who}: console error: {msg.text} ({msg.location.get('url')})")
+        self.problems.append(f"{who}: console error: {msg.text} ({where})")
 
     def _response(self, who: str, response) -> None:
         if response.status >= 500:
