@@ -10,8 +10,9 @@ The clock: sim_now = sim_start + real seconds elapsed × speed, read alike by bo
 accounts are made. The dispatcher passes as `flask dispatch run` does: a pass at the clock's
 time, then --pass-interval real seconds of rest. At the default speed (360×) the day takes four
 minutes of real time; the run goes on until every booking is settled (at most --drain-hours
-more). Faster, a pass's real duration eats into the offers it makes: a pass stamps them with its
-start, so one of 0.5 s at 600× makes offers already 300 s old, as long as they have to live.
+more). Faster, delays of the machine's grow into simulated minutes: a pass stamps each offer
+with the clock's time when it makes it, but a provider who polls 0.5 s late at 600× sees it 300 s
+old, as long as it has to live.
 
 The database is new, built by the migrations: a SQLite file under benchmarks/.data/ or the
 PostgreSQL database ops_bench_dispatch. Providers do every service (none recorded) and each
@@ -726,8 +727,8 @@ def print_report(report: dict, db_name: str) -> None:
     if age["p50"] is not None:
         print(
             f"  {'age of an offer when its provider saw it':<44}p50 {age['p50']:.0f} s   "
-            f"p95 {age['p95']:.0f} s   max {age['max']:.0f} s   (simulated; a pass stamps its "
-            "offers with its start)"
+            f"p95 {age['p95']:.0f} s   max {age['max']:.0f} s   (simulated; from the time "
+            "it was made)"
         )
     print(f"  {simulator}")
     print("\nTargets:")
