@@ -98,7 +98,7 @@ def from_environment(instance_path: str) -> dict:
         # Live pages (server-sent events, served by gevent workers). Each process's one
         # listener reads the change feed this often on SQLite (PostgreSQL wakes it by NOTIFY,
         # and it reads anyway this often times ten, should a notification be lost).
-        "LIVE_POLL_SECONDS": float(os.environ.get("LIVE_POLL_SECONDS", "0.25")),
+        "LIVE_POLL_SECONDS": float(os.environ.get("LIVE_POLL_SECONDS", "0.1")),
         # Streams a process holds at most; one more is answered 503 with a random Retry-After.
         "LIVE_MAX_STREAMS": int(os.environ.get("LIVE_MAX_STREAMS", "3000")),
         # A stream ends itself after about this long (the browser reconnects at once).

@@ -10,6 +10,7 @@ process, however many streams are open."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -32,6 +33,10 @@ CHANNEL = "ops_portal_changes"  # what migration 0010's triggers NOTIFY
 HISTORY = 5000
 RETRY_AFTER_FAILURE = (0.5, 10.0)  # the listener's backoff after a failed read, first and most
 GAP_SECONDS = 10.0  # an id missing this long below ones read belongs to a rolled-back insert
+# Streams wait on this many events, woken one after the other with a pause for the process's
+# other requests between them: a page asked for while thousands of streams are told of a change
+# waits for one group's telling, not for all of them.
+SHARDS = 8
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Position:
     seen: int
     told: Cursor
     epoch: int  # the hub's, when the stream last looked (a rewound log starts a new one)
+    shard: int = 0  # which of the hub's wake-up events it waits on
 
 
 class Settled:
@@ -94,7 +100,8 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._started = threading.Event()
-        self._woken = threading.Event()  # set when changes are kept (then replaced)
+        self._woken = [threading.Event() for _ in range(SHARDS)]  # set, then replaced
+        self._opened = itertools.count()
 
     # ------------------------------------------------------------------ streams' side
 
@@ -122,16 +129,18 @@ class Hub:
             if self.streams >= self.app.config["LIVE_MAX_STREAMS"]:
                 return None
             self.streams += 1
+            shard = next(self._opened) % SHARDS
             current = self.cursor or Cursor()
             # A page drawn past what this process has read (another process drew it a moment
             # ago) is told of the rest as it comes.
             if after is None or after.covers(current):
-                return Position(self.sequence, current if after is None else after, self.epoch)
+                told = current if after is None else after
+                return Position(self.sequence, told, self.epoch, shard)
             # What they missed is told at once: when it is no longer known (older than the
             # changes kept), or when they hear of any of it.
             if not after.covers(self.floor) or self._missed(actor, after):
-                return Position(self.sequence, _UNTOLD, self.epoch)
-            return Position(self.sequence, after, self.epoch)
+                return Position(self.sequence, _UNTOLD, self.epoch, shard)
+            return Position(self.sequence, after, self.epoch, shard)
 
     def close(self, _position: Position) -> None:
         with self.lock:
@@ -144,7 +153,7 @@ class Hub:
         deadline = time.monotonic() + timeout
         while True:
             # Taken before looking: a change kept meanwhile sets it, so none is slept through.
-            woken = self._woken
+            woken = self._woken[position.shard]
             with self.lock:
                 if position.epoch != self.epoch:  # the logs were rewound: start over
                     position.epoch, position.told = self.epoch, _UNTOLD
@@ -167,14 +176,23 @@ class Hub:
         serving."""
         with self.lock:
             self.closed = True
-            self._wake()
+            woken = self._wake()
+        self._ring(woken)
 
-    def _wake(self) -> None:
-        """Called holding the lock: every stream waiting looks again. One event per
-        generation of changes, set once and replaced, wakes thousands of waiters at the cost of
-        one each (a condition would hand its lock to each waiter in turn)."""
-        woken, self._woken = self._woken, threading.Event()
-        woken.set()
+    def _wake(self) -> list[threading.Event]:
+        """Called holding the lock: the events every stream waiting is to be woken by (ring
+        them once the lock is let go), replaced by the next generation's. An event set once
+        wakes thousands of waiters at the cost of one each (a condition would hand its lock to
+        each waiter in turn)."""
+        woken, self._woken = self._woken, [threading.Event() for _ in range(SHARDS)]
+        return woken
+
+    @staticmethod
+    def _ring(woken: list[threading.Event]) -> None:
+        for index, event in enumerate(woken):
+            if index:
+                time.sleep(0.0005)  # a turn for the requests waiting: a pass of the loop
+            event.set()
 
     def _heard_since(self, actor: Actor, seen: int) -> bool:
         if not self.recent or seen >= self.sequence:
@@ -229,7 +247,7 @@ class Hub:
             db.session.remove()
         with self.lock:
             self.floor = floor
-            self._keep(known)
+            self._keep(known)  # no stream waits yet: nothing to wake
             self._settle_at(end)
         self._started.set()
 
@@ -243,20 +261,23 @@ class Hub:
             end = None if found else changes.latest_cursor()
         finally:
             db.session.remove()  # the connection goes back to the pool between reads
+        woken = []
         with self.lock:
             if end is not None and not end.covers(self.cursor):
                 self.recent.clear()
                 self.floor = end
                 self._settle_at(end)
                 self.epoch += 1  # every stream is told to redraw, as of the logs' end
-                self._wake()
-                return
-            now = time.monotonic()
-            for kind in ChangeKind:
-                settled[kind].settle([c.id for c in found if c.kind is kind], now)
-            self.cursor = Cursor(settled[ChangeKind.BOOKING].low, settled[ChangeKind.DUTY].low)
-            if found:
-                self._keep(found)
+                woken = self._wake()
+            else:
+                now = time.monotonic()
+                for kind in ChangeKind:
+                    settled[kind].settle([c.id for c in found if c.kind is kind], now)
+                low = (settled[ChangeKind.BOOKING].low, settled[ChangeKind.DUTY].low)
+                self.cursor = Cursor(*low)
+                if found:
+                    woken = self._keep(found)
+        self._ring(woken)
 
     def _settle_at(self, end: Cursor) -> None:
         """Called holding the lock: everything up to `end` counts as read."""
@@ -266,9 +287,9 @@ class Hub:
         }
         self.cursor = end
 
-    def _keep(self, found: list[Change]) -> None:
-        """Called holding the lock: the changes found join those kept, and the streams
-        waiting are woken."""
+    def _keep(self, found: list[Change]) -> list[threading.Event]:
+        """Called holding the lock: the changes found join those kept; the events that wake
+        the streams waiting (_wake)."""
         for change in found:
             self.sequence += 1
             self.recent.append((self.sequence, change))
@@ -277,7 +298,7 @@ class Hub:
             del self.recent[: len(dropped)]
             for _, change in dropped:
                 self.floor = self.floor.past(change)
-        self._wake()
+        return self._wake()
 
     def _poll(self) -> None:
         interval = self.app.config["LIVE_POLL_SECONDS"]
