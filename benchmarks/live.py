@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import shutil
@@ -192,10 +193,12 @@ def run_live(
     changes: int = 100,
     change_every: float = 0.3,
     page_requests: int = 60,
+    streams_apart: bool = False,
     log=print,
 ) -> dict:
     """The whole run against the dataset at `database_url` (written to: give a scratch copy);
-    every figure, as written to the JSON file."""
+    every figure, as written to the JSON file. `streams_apart`: the streams are served by a
+    gunicorn of their own (as a proxy routing /live/ elsewhere would), the pages by another."""
     raise_open_files_limit()  # for gunicorn, which inherits it
     postgresql = sa.make_url(database_url).get_backend_name() == "postgresql"
     served_url = database_url
@@ -210,41 +213,47 @@ def run_live(
     folder = Path(tempfile.mkdtemp(prefix="ops-bench-live-"))
     client = None
     try:
-        with Server(served_url, workers=workers, gevent=True) as server:
+        with contextlib.ExitStack() as servers:
+            server = servers.enter_context(Server(served_url, workers=workers, gevent=True))
+            streaming = server
+            if streams_apart:
+                apart = Server(served_url, workers=workers, gevent=True)
+                streaming = servers.enter_context(apart)
             readers = reads.Readers(server.base_url, info, roles=("admin", "provider"))
             admin = readers.logged_in["admin"]
             # Each worker's hub started (its listener reading the logs) before the baseline.
             for _ in range(4 * workers):
-                requests.get(server.url(STREAM_PATH + "/poll"), cookies=admin.cookies, timeout=30)
+                poll = streaming.url(STREAM_PATH + "/poll")
+                requests.get(poll, cookies=admin.cookies, timeout=30)
             log(f"Idle: {len(PAGES)} pages x {page_requests} requests, no stream open")
             idle_pages = read_pages(readers, page_requests)
-            idle = {"rss_kb": server.worker_rss_kb(), "connections": _count(connections)}
+            idle = {"rss_kb": streaming.worker_rss_kb(), "connections": _count(connections)}
 
             log(f"Opening {streams:,} streams of {STREAM_PATH} ...")
             cookie = "; ".join(f"{c.name}={c.value}" for c in admin.cookies)
-            client = StreamClient(server.base_url, STREAM_PATH, cookie, streams, folder)
+            client = StreamClient(streaming.base_url, STREAM_PATH, cookie, streams, folder)
             open_seconds = client.wait_until(
                 lambda status: status["open"] == streams, f"{streams} streams open"
             )
             time.sleep(1.0)  # the handshakes' garbage collected, pools back to their size
-            opened = {"rss_kb": server.worker_rss_kb(), "connections": _count(connections)}
+            opened = {"rss_kb": streaming.worker_rss_kb(), "connections": _count(connections)}
 
             log(f"Changes: {changes} x every {change_every:g} s, pages read meanwhile")
-            cpu_before = _cpu_seconds(server.worker_pids(), client.process.pid)
+            cpu_before = _cpu_seconds(streaming.worker_pids(), client.process.pid)
             writing = writer.run(changes, change_every)
             busy_pages = read_pages(readers, page_requests)
             writing.join()
-            cpu = _cpu_seconds(server.worker_pids(), client.process.pid)
+            cpu = _cpu_seconds(streaming.worker_pids(), client.process.pid)
             cpu_per_change_ms = {
                 side: round((cpu[side] - cpu_before[side]) * 1000 / changes, 1) for side in cpu
             }
             time.sleep(SETTLE)
-            flowing = {"rss_kb": server.worker_rss_kb(), "connections": _count(connections)}
+            flowing = {"rss_kb": streaming.worker_rss_kb(), "connections": _count(connections)}
             steady = client.status()
 
             log("Restart: SIGHUP ...")
             restarted_at = time.time()
-            server.restart_workers()
+            streaming.restart_workers()
             client.wait_until(
                 lambda status: status["ended_once"] == streams and status["open"] == streams,
                 f"{streams} streams ended once and open again",
@@ -252,7 +261,7 @@ def run_live(
             last_change = writer.change()
             time.sleep(SETTLE)
             records = client.stop()
-            server_rss_max_mb = server.max_rss_mb
+            server_rss_max_mb = max(server.max_rss_mb, streaming.max_rss_mb)
     finally:
         if client is not None:
             client.kill()
@@ -585,6 +594,11 @@ def parse(argv):
     parser.add_argument("--change-every", type=float, default=0.3, help="seconds")
     parser.add_argument("--requests", type=int, default=60, help="timed requests per page")
     parser.add_argument("--out", help="the JSON file (default benchmarks/results/live_<db>.json)")
+    parser.add_argument(
+        "--streams-apart",
+        action="store_true",
+        help="serve the streams by a gunicorn of their own and the pages by another",
+    )
     return parser.parse_args(argv)
 
 
@@ -605,6 +619,7 @@ def main(argv=None) -> None:
             changes=max(1, round(args.seconds / args.change_every)),
             change_every=args.change_every,
             page_requests=args.requests,
+            streams_apart=args.streams_apart,
         )
     report["machine"]["load_average_after"] = os.getloadavg()
     print_summary(report)
