@@ -56,6 +56,18 @@ def register_live(app: Flask) -> None:
     def live_helpers():
         return {"live_settings": live_settings, "region_trigger": region_trigger}
 
+    # The hub lets the pages under way go before a group of its streams (Hub._ring).
+    @app.before_request
+    def page_began():
+        if request.blueprint != "live":
+            g.page_counted = True
+            hub().page_began()
+
+    @app.teardown_request
+    def page_ended(_error=None):
+        if g.pop("page_counted", False):
+            hub().page_ended()
+
 
 def hub() -> Hub:
     return current_app.extensions["live_hub"]
