@@ -58,31 +58,28 @@ def eligible_providers(booking_id: int) -> list[providers.ProviderAvailability]:
 
 # How a picker tells that a provider turned the booking down (lifecycle.TURNED_DOWN).
 TURNED_DOWN_WORDS = {
-    Action.REJECT.value: "rejected this booking",
-    Action.EXPIRE_OFFER.value: "let this offer lapse",
+    Action.REJECT: "rejected this booking",
+    Action.EXPIRE_OFFER: "let this offer lapse",
 }
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A provider as one booking sees them: whether they can take it, and the facts that say
-    why. `assignable`: an assign would accept them; `eligible`: offered first (assignable, and
-    they have not turned this booking down)."""
+    why. `assignable`: an assign would accept them; `eligible`: offered first (the database's
+    answer to _eligible: assignable, and they have not turned this booking down)."""
 
     provider: providers.ProviderAvailability
     service: str
     does_service: bool
-    turned_down: tuple[str, datetime] | None  # (the action's value, when) on this booking
+    eligible: bool
+    turned_down: tuple[Action, datetime] | None  # (the action, when) on this booking
     off_duty_since: datetime | None
     idle_since: datetime
 
     @property
     def assignable(self) -> bool:
         return self.provider.availability is Availability.AVAILABLE and self.does_service
-
-    @property
-    def eligible(self) -> bool:
-        return self.assignable and self.turned_down is None
 
     def reasons(self, now: datetime, zone: tzinfo) -> list[str]:
         """Why they can or cannot take the booking, in a dispatcher's words; times in `zone`."""
@@ -121,14 +118,25 @@ def _booking(actor: Actor, booking_id: int) -> Booking:
     return booking
 
 
-def _candidate_query(booking: Booking, active):
-    """Every provider with what a Candidate needs but the booking's own events (by name).
+def _candidate_query(booking: Booking, *, eligible_only: bool = False):
+    """Every provider (or every eligible one) with what a Candidate needs but when they turned
+    the booking down: the eligible ones first, the longest idle first, then the rest by name.
     Idleness and duty times are the provider row's own: no look-up per provider."""
-    return providers.availability_query(active).add_columns(
-        skills.does_service(booking.service).label("does_service"),
-        sa.func.coalesce(Provider.idle_since, User.created_at).label("idle_since"),
-        Provider.duty_since,
+    active = providers.active_bookings_by_provider()
+    eligible = _eligible(active, booking.id, booking.service)
+    idle_since = sa.func.coalesce(Provider.idle_since, User.created_at)
+    query = (
+        providers.availability_query(active)
+        .add_columns(
+            skills.does_service(booking.service).label("does_service"),
+            eligible.label("eligible"),
+            idle_since.label("idle_since"),
+            Provider.duty_since,
+        )
+        .order_by(None)
+        .order_by(sa.desc(eligible), sa.case((eligible, idle_since)), User.name, Provider.id)
     )
+    return query.where(eligible) if eligible_only else query
 
 
 def _candidate(booking: Booking, row, turned_down) -> Candidate:
@@ -136,6 +144,7 @@ def _candidate(booking: Booking, row, turned_down) -> Candidate:
         provider=providers.from_row(row),
         service=booking.service,
         does_service=bool(row.does_service),
+        eligible=bool(row.eligible),
         turned_down=turned_down,
         off_duty_since=None if row.on_duty else row.duty_since,
         idle_since=row.idle_since,
@@ -155,52 +164,31 @@ def _ranked(actor: Actor, booking_id: int) -> tuple[Booking, list[sa.Row], dict]
     down (provider id → (action, when)): what Candidates are made of, for as few of them as a
     caller shows."""
     booking = _booking(actor, booking_id)
-    action = sa.type_coerce(BookingEvent.action, sa.String)
+    when = sa.func.max(BookingEvent.created_at)
     turned_down = {
         row.provider_id: (row.action, row.at)
         for row in db.session.execute(
-            sa.select(
-                BookingEvent.provider_id,
-                action.label("action"),
-                sa.func.max(BookingEvent.created_at).label("at"),
-            )
-            .where(
-                BookingEvent.booking_id == booking_id,
-                action.in_([a.value for a in TURNED_DOWN]),
-                BookingEvent.provider_id.is_not(None),
-            )
-            .group_by(BookingEvent.provider_id, action)
-            .order_by(sa.func.max(BookingEvent.created_at))  # the latest wins below
+            _rejecters(booking_id)
+            .add_columns(BookingEvent.action, when.label("at"))
+            .group_by(BookingEvent.provider_id, BookingEvent.action)
+            .order_by(when)  # the latest wins below
         )
     }
-    rows = db.session.execute(
-        _candidate_query(booking, providers.active_bookings_by_provider())
-    ).all()  # by name
-
-    def eligible(row) -> bool:  # Candidate.eligible, before a Candidate is made
-        available = row.availability == Availability.AVAILABLE.value
-        return available and bool(row.does_service) and row.id not in turned_down
-
-    first = sorted((row for row in rows if eligible(row)), key=lambda row: row.idle_since)
-    return booking, first + [row for row in rows if not eligible(row)], turned_down
+    return booking, db.session.execute(_candidate_query(booking)).all(), turned_down
 
 
 def longest_idle(actor: Actor, booking_id: int) -> tuple[Candidate | None, int]:
     """The eligible provider idle longest for the booking (None: nobody is eligible) and how
     many are eligible, in two statements: what the SYSTEM dispatcher offers by."""
     booking = _booking(actor, booking_id)
-    active = providers.active_bookings_by_provider()
     row = db.session.execute(
-        _candidate_query(booking, active)
-        .add_columns(sa.func.count().over().label("eligible"))
-        .where(_eligible(active, booking_id, booking.service))
-        .order_by(None)
-        .order_by("idle_since", Provider.id)
+        _candidate_query(booking, eligible_only=True)
+        .add_columns(sa.func.count().over().label("eligible_count"))
         .limit(1)
     ).one_or_none()
     if row is None:
         return None, 0
-    return _candidate(booking, row, None), row.eligible
+    return _candidate(booking, row, None), row.eligible_count
 
 
 @dataclass(frozen=True)
