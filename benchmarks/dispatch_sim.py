@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from ops_portal import create_app
 from ops_portal.domain.catalog import SERVICES
 from ops_portal.domain.errors import DomainError
-from ops_portal.domain.lifecycle import Action, Actor, Role, Source, Status
+from ops_portal.domain.lifecycle import OFFERS, Action, Actor, Role, Source, Status
 from ops_portal.extensions import db
 from ops_portal.models import Booking, BookingEvent, Provider, ProviderDutyEvent, User
 from ops_portal.services import accounts, bookings, dispatcher, duty
@@ -68,7 +68,7 @@ TARGETS = {
 HOURLY = (1, 0.5, 0.3, 0.3, 0.5, 1, 2, 4, 7, 9, 9, 8, 7, 7, 7, 7, 8, 9, 9, 7, 5, 3, 2, 1.5)
 WINDOW = timedelta(hours=2)
 HOURS_AHEAD = (2, 8)  # a booking's window starts 2 to 8 hours after the request
-OFFERS = (Action.ASSIGN.value, Action.FORCE_ASSIGN.value)
+OFFER_ACTIONS = tuple(action.value for action in OFFERS)  # as the event log spells them
 OPEN = (Status.PENDING, Status.REJECTED, Status.ASSIGNED, Status.IN_PROGRESS)
 EMAIL_DOMAIN = "sim.example"
 
@@ -570,11 +570,11 @@ def figures(
     for chain in chains.values():
         created = chain[0].created_at
         offered_at = None
-        offers.append(sum(event.action in OFFERS for event in chain))
+        offers.append(sum(event.action in OFFER_ACTIONS for event in chain))
         for previous, event in pairwise([None, *chain]):
             if previous is not None and event.created_at < previous.created_at:
                 out_of_order += 1
-            if event.action in OFFERS:
+            if event.action in OFFER_ACTIONS:
                 if offered_at is None:
                     to_assign.append(_seconds(event.created_at - created))
                 offered_at = event.created_at

@@ -284,6 +284,8 @@ LIFECYCLE: dict[Action, Rule] = {
 
 # Actions on an existing booking, in the order buttons are shown.
 BOOKING_ACTIONS: tuple[Action, ...] = tuple(a for a in LIFECYCLE if a is not Action.CREATE)
+# The actions that make an offer: those that name a provider (assign, force-assign).
+OFFERS: tuple[Action, ...] = tuple(a for a, r in LIFECYCLE.items() if r.takes_provider)
 # How an offer ends: the actions its deadline governs (accept, reject, its lapse); those that
 # leave the booking without its provider turned it down (a rejection, a lapse).
 OFFER_OUTCOMES: tuple[Action, ...] = tuple(a for a, r in LIFECYCLE.items() if r.offer_deadline)

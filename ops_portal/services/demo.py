@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from ..domain.lifecycle import Action, Actor, Role, Source
+from ..domain.lifecycle import OFFERS, Action, Actor, Role, Source
 from ..extensions import db
 from ..models import ApiToken, Booking, User
 from . import accounts, bookings, dispatch
@@ -155,7 +155,7 @@ def load(seed: int = 2026) -> None:
 def _walk(booking_id, path, customer, admin, system, provider_ids) -> None:
     for action in path:
         booking = db.session.get(Booking, booking_id)
-        if action in (Action.ASSIGN, Action.FORCE_ASSIGN):
+        if action in OFFERS:
             available = [p.id for p in dispatch.eligible_providers(booking_id)]
             if action is Action.ASSIGN and not available:
                 return  # every provider is busy: leave it for the dispatcher

@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from ..domain.access import Read, require_read
 from ..domain.errors import InvalidInput
-from ..domain.lifecycle import OFFER_OUTCOMES, Action, Actor, Role, Status
+from ..domain.lifecycle import OFFER_OUTCOMES, OFFERS, Action, Actor, Role, Status
 from ..extensions import db
 from ..models import Booking, BookingEvent, User, UTCDateTime
 
-ASSIGNMENTS = frozenset({Action.ASSIGN.value, Action.FORCE_ASSIGN.value})
+ASSIGNMENTS = frozenset(action.value for action in OFFERS)
 LAPSE = Action.EXPIRE_OFFER.value
 OFFER_ENDS = tuple(action.value for action in OFFER_OUTCOMES)
 OUTCOMES = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)

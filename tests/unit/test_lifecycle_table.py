@@ -9,7 +9,10 @@ from ops_portal.domain.access import can_view
 from ops_portal.domain.lifecycle import (
     BOOKING_ACTIONS,
     LIFECYCLE,
+    OFFER_OUTCOMES,
+    OFFERS,
     TERMINAL,
+    TURNED_DOWN,
     Action,
     Actor,
     BookingFacts,
@@ -140,3 +143,11 @@ def test_every_action_has_words_a_customer_reads_without_internal_detail(action)
     words = LIFECYCLE[action].customer_words
     assert words and words[0].isupper()
     assert not {"force", "reject", "dispatch", "admin", "system"} & set(words.lower().split())
+
+
+def test_the_offer_sets_derived_from_the_table_are_the_documented_ones():
+    """What makes an offer, how one ends and which endings turn the booking down: read from
+    the table's rows, stated here independently."""
+    assert set(OFFERS) == {Action.ASSIGN, Action.FORCE_ASSIGN}
+    assert set(OFFER_OUTCOMES) == {Action.ACCEPT, Action.REJECT, Action.EXPIRE_OFFER}
+    assert set(TURNED_DOWN) == {Action.REJECT, Action.EXPIRE_OFFER}
