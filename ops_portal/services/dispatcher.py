@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from ..domain.errors import DomainError
-from ..domain.lifecycle import Action, Actor, Status
+from ..domain.lifecycle import OFFERS, Action, Actor, Status
 from ..domain.schedule import waited
 from ..extensions import db
 from ..models import Booking, BookingEvent
@@ -29,7 +29,6 @@ from .dispatch import longest_idle
 
 # What the dispatcher works on, in order: the soonest window first (bookings without one last).
 OPEN_STATUSES = (Status.PENDING, Status.REJECTED)
-OFFERS = (Action.ASSIGN, Action.FORCE_ASSIGN)
 
 
 @dataclass(frozen=True)
@@ -79,42 +78,40 @@ def run_pass(
 
 
 def _dispatch_one(system, now, policy, summary, booking):
-    booking_id, version, offers = booking.id, booking.version, booking.offers
-    if booking.status is Status.REJECTED and offers >= policy.offers_before_failing:
-        reason = f"Offered {offers} times without acceptance"
-        perform_action(
-            system, booking_id, Action.MARK_FAILED, reason=reason, expected_version=version, now=now
-        )
-        summary.failed.append({"booking": booking_id, "reason": reason})
+    if booking.status is Status.REJECTED and booking.offers >= policy.offers_before_failing:
+        _fail(system, now, summary, booking, f"Offered {booking.offers} times without acceptance")
         return
-    chosen, eligible = longest_idle(system, booking_id)
+    chosen, eligible = longest_idle(system, booking.id)
     if chosen is None:
         if now - booking.updated_at >= policy.no_provider_wait:
             minutes = int(policy.no_provider_wait.total_seconds() // 60)
-            reason = f"No eligible provider for {minutes} min"
-            perform_action(
-                system,
-                booking_id,
-                Action.MARK_FAILED,
-                reason=reason,
-                expected_version=version,
-                now=now,
-            )
-            summary.failed.append({"booking": booking_id, "reason": reason})
+            _fail(system, now, summary, booking, f"No eligible provider for {minutes} min")
         return
     reason = f"longest idle of {eligible} eligible: idle {waited(chosen.idle_since, now)}"
     perform_action(
         system,
-        booking_id,
+        booking.id,
         Action.ASSIGN,
         provider_id=chosen.provider.id,
         reason=reason,
-        expected_version=version,
+        expected_version=booking.version,
         now=now,
     )
-    summary.offered.append(
-        {"booking": booking_id, "provider": chosen.provider.id, "reason": reason}
+    offered = {"booking": booking.id, "provider": chosen.provider.id, "reason": reason}
+    summary.offered.append(offered)
+
+
+def _fail(system, now, summary, booking, reason: str) -> None:
+    """Automation gives the booking up, for a dispatcher to take on (its card says so)."""
+    perform_action(
+        system,
+        booking.id,
+        Action.MARK_FAILED,
+        reason=reason,
+        expected_version=booking.version,
+        now=now,
     )
+    summary.failed.append({"booking": booking.id, "reason": reason})
 
 
 def _open_bookings(batch: int, now: datetime) -> list[sa.Row]:
