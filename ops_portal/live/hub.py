@@ -93,8 +93,8 @@ class Hub:
         self.recent: list[tuple[int, Change]] = []  # (sequence number, change), oldest first
         self.sequence = 0  # of the latest change kept
         self.epoch = 0  # one more each time the logs were found rewound (a restore)
-        self.cursor: Cursor | None = None  # None until the listener has read the logs
-        self.settled = {kind: Settled() for kind in ChangeKind}  # the cursor, per log
+        # How far each log has been read; None until the listener's first read.
+        self.settled: dict[ChangeKind, Settled] | None = None
         self.floor = Cursor()  # the changes kept are all of those past this cursor
         self.streams = 0
         self.closed = False
@@ -104,6 +104,13 @@ class Hub:
         self._woken = [threading.Event() for _ in range(SHARDS)]  # set, then replaced
         self._opened = itertools.count()
         self.pages_in_flight = 0  # this process's requests under way, streams and polls aside
+
+    @property
+    def cursor(self) -> Cursor | None:
+        """How far this process has read the logs (each log's low-water mark)."""
+        if self.settled is None:
+            return None
+        return Cursor(self.settled[ChangeKind.BOOKING].low, self.settled[ChangeKind.DUTY].low)
 
     # ------------------------------------------------------------------ streams' side
 
@@ -236,7 +243,7 @@ class Hub:
         while not self.closed:
             try:
                 with self.app.app_context():
-                    if self.cursor is None:
+                    if self.settled is None:
                         self._begin()
                     engine = db.engine
                     if engine.dialect.name == "postgresql":
@@ -286,8 +293,6 @@ class Hub:
                 now = time.monotonic()
                 for kind in ChangeKind:
                     settled[kind].settle([c.id for c in found if c.kind is kind], now)
-                low = (settled[ChangeKind.BOOKING].low, settled[ChangeKind.DUTY].low)
-                self.cursor = Cursor(*low)
                 if found:
                     woken = self._keep(found)
         self._ring(woken)
@@ -298,7 +303,6 @@ class Hub:
             ChangeKind.BOOKING: Settled(end.bookings),
             ChangeKind.DUTY: Settled(end.duty),
         }
-        self.cursor = end
 
     def _keep(self, found: list[Change]) -> list[threading.Event]:
         """Called holding the lock: the changes found join those kept; the events that wake
