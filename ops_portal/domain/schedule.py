@@ -71,6 +71,20 @@ def waited(since: datetime, now: datetime) -> str:
     return f"{seconds // 86400} days"
 
 
+def duration_words(value: timedelta | None) -> str:
+    """A measured time as a person says it, to the minute under two days: "40 s", "3 min",
+    "1 h 5 min", "3 days"; "—" for none (a median of nothing)."""
+    if value is None:
+        return "—"
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours = seconds // 60, seconds // 3600
+    if hours >= 48:
+        return f"{hours // 24} days"
+    return f"{minutes} min" if hours == 0 else f"{hours} h {minutes % 60} min"
+
+
 def time_left(seconds: int) -> str:
     """What is left of an offer, as its countdown says it: "4 min left", "40 s left",
     "expired" (static/js/app.js counts down in the same words)."""

@@ -22,7 +22,7 @@ from ..domain.lifecycle import (
     is_related,
     status_words,
 )
-from ..domain.schedule import is_late, seconds_until, time_left, waited
+from ..domain.schedule import duration_words, is_late, seconds_until, time_left, waited
 from ..services.bookings import BOARD_LANES
 from ..services.bookings.rules import dial_string
 from .cards import card_messages, latest_reason, orphan_card_messages
@@ -55,19 +55,7 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(time_left, "time_left")
 
-    @app.template_filter("duration")
-    def duration(value) -> str:
-        """A measured time as a person says it: "40 s", "3 min", "1 h 5 min", "3 days"; "—"
-        for none."""
-        if value is None:
-            return "—"
-        seconds = round(value.total_seconds())
-        if seconds < 60:
-            return f"{seconds} s"
-        minutes, hours = seconds // 60, seconds // 3600
-        if hours >= 48:
-            return f"{hours // 24} days"
-        return f"{minutes} min" if hours == 0 else f"{hours} h {minutes % 60} min"
+    app.add_template_filter(duration_words, "duration")
 
     @app.template_filter("percent")
     def percent(share) -> str:

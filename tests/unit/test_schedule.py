@@ -9,7 +9,13 @@ import pytest
 
 from ops_portal.domain.errors import WindowPassed
 from ops_portal.domain.lifecycle import Status
-from ops_portal.domain.schedule import ARRIVAL_SLOTS, check_window_ahead, is_late, waited
+from ops_portal.domain.schedule import (
+    ARRIVAL_SLOTS,
+    check_window_ahead,
+    duration_words,
+    is_late,
+    waited,
+)
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -50,6 +56,14 @@ def test_a_wait_reads_in_minutes_hours_then_days():
     assert waited(since, since + timedelta(minutes=42)) == "42 min"
     assert waited(since, since + timedelta(hours=3, minutes=59)) == "3 h"
     assert waited(since, since + timedelta(days=5)) == "5 days"
+
+
+def test_a_measured_time_reads_to_the_second_then_the_minute_then_in_days():
+    assert duration_words(None) == "—"
+    assert duration_words(timedelta(seconds=40)) == "40 s"
+    assert duration_words(timedelta(minutes=3, seconds=20)) == "3 min"
+    assert duration_words(timedelta(hours=1, minutes=5)) == "1 h 5 min"
+    assert duration_words(timedelta(days=3, hours=2)) == "3 days"
 
 
 def test_the_preset_windows_are_two_hours_from_eight_to_eight():
