@@ -17,8 +17,7 @@ import sqlalchemy as sa
 
 from ops_portal.domain.lifecycle import Action, Status
 from ops_portal.extensions import db
-from ops_portal.models import BookingEvent, ProviderDutyEvent
-from ops_portal.services import bookings, duty
+from ops_portal.services import bookings, changes, duty
 from ops_portal.services.changes import Cursor
 from tests.support.builders import booking_in
 from tests.support.live import LIVE_SETTINGS, EventStream, logged_in
@@ -37,14 +36,10 @@ STREAMS = {
 QUIET = 1.0  # seconds a stream is given to (wrongly) ring for a change it must not hear of
 
 
-def latest_event_id() -> int:
+def latest() -> Cursor:
+    """The end of both logs as this process's session sees them now."""
     fresh_session()
-    return db.session.scalar(sa.select(sa.func.max(BookingEvent.id)))
-
-
-def latest_duty_id() -> int:
-    fresh_session()
-    return db.session.scalar(sa.select(sa.func.max(ProviderDutyEvent.id)))
+    return changes.latest_cursor()
 
 
 @pytest.fixture
@@ -113,7 +108,7 @@ def test_each_stream_rings_for_what_its_person_may_see_and_nothing_else(live_ser
     heard = {person: [] for person in STREAMS}
     for index, (act, log, hearers) in enumerate(steps):
         act()
-        change_id = latest_event_id() if log == "bookings" else latest_duty_id()
+        change_id = getattr(latest(), log)
         for person in sorted(hearers):
             event = streams[person].next()
             assert event is not None, f"{person} was not told of step {index}"
@@ -139,14 +134,14 @@ def test_a_reconnect_is_told_what_it_missed_and_only_that(live_server, people):
     board = EventStream(admin, live_server.url("/live/board"))
     first = booking_in(people, Status.PENDING).id
     told = board.next()
-    assert told is not None and Cursor.parse(told.id).bookings == latest_event_id()
+    assert told is not None and Cursor.parse(told.id).bookings == latest().bookings
     board.close()
 
     # Missed while away: told at once on reconnecting, with the cursor past it.
     bookings.perform_action(people.owner, first, "cancel")
     back = EventStream(admin, live_server.url("/live/board"), last_event_id=told.id)
     caught_up = back.next()
-    assert caught_up is not None and Cursor.parse(caught_up.id).bookings == latest_event_id()
+    assert caught_up is not None and Cursor.parse(caught_up.id).bookings == latest().bookings
     back.close()
 
     # Nothing missed since: nothing told, only heartbeats.
@@ -169,7 +164,7 @@ def test_a_reconnect_is_told_what_it_missed_and_only_that(live_server, people):
 
 def test_a_blocked_pages_poll_answers_204_until_something_of_theirs_changes(live_server, people):
     owner, admin = logged_in(live_server, "owner"), logged_in(live_server, "admin")
-    start = str(Cursor(latest_event_id() or 0, latest_duty_id() or 0))
+    start = str(latest())
     poll = live_server.url("/live/bookings/poll")
     assert owner.get(poll, params={"after": start}).status_code == 204
     bookings.create_booking(people.other_customer, service="Leaking tap")
@@ -184,7 +179,7 @@ def test_a_blocked_pages_poll_answers_204_until_something_of_theirs_changes(live
         lambda: (answer := owner.get(poll, params={"after": start})).status_code == 200 and answer,
         "the owner's poll to be told",
     )
-    assert Cursor.parse(told.text).bookings == latest_event_id()
+    assert Cursor.parse(told.text).bookings == latest().bookings
     assert told.headers["Cache-Control"] == "no-store"
     assert owner.get(poll, params={"after": "nonsense"}).status_code in (400, 422)
 
@@ -287,7 +282,7 @@ def test_a_change_committed_after_a_later_one_is_still_told(live_server, people,
         slow.commit()
     second = board.next()
     assert second is not None, "the change committed late was never told"
-    assert Cursor.parse(second.id).duty == latest_duty_id()
+    assert Cursor.parse(second.id).duty == latest().duty
     board.close()
 
 
@@ -297,7 +292,7 @@ def test_a_stopping_workers_poll_still_tells_what_changed(start_server, people):
     server = start_server(production=True, WEB_CONCURRENCY="1", **LIVE_SETTINGS)
     admin = logged_in(server, "admin")
     poll = server.url("/live/board/poll")
-    start = str(Cursor(latest_event_id() or 0, latest_duty_id() or 0))
+    start = str(latest())
     assert admin.get(poll, params={"after": start}).status_code == 204
     old_worker = server.worker_serving("/live/board/poll")
     server.process.send_signal(signal.SIGHUP)  # new workers; the old one stops
@@ -307,4 +302,4 @@ def test_a_stopping_workers_poll_still_tells_what_changed(start_server, people):
     polled_by = [m.name for m in server.begun.iterdir() if "/live/board/poll" in m.read_text()]
     assert polled_by == [str(old_worker)]  # both polls: the worker now stopping
     assert answer.status_code == 200
-    assert Cursor.parse(answer.text).bookings == latest_event_id()
+    assert Cursor.parse(answer.text).bookings == latest().bookings
