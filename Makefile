@@ -17,7 +17,7 @@ POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # The whole suite runs in parallel (pytest-xdist), a process per core; TEST_WORKERS=0: in one.
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-fast install demo-reset lint format bench bench-dispatch bench-live
+.PHONY: run test test-fast install demo-reset lint format bench bench-dispatch bench-live bench-providers
 
 run: install
 	$(FLASK) db upgrade
@@ -59,3 +59,8 @@ bench-dispatch: install
 # 0.3 s, a restart; figures printed and written to benchmarks/results/live_$(DB).json.
 bench-live: install
 	$(BIN)/python -m benchmarks.live --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)
+
+# `make bench-providers` reads the provider list at 1,000 and 5,000 providers from today's app
+# and from the app before the scale work; benchmarks/results/providers_$(DB).json.
+bench-providers: install
+	$(BIN)/python -m benchmarks.provider_list --db $(DB) --postgres-url $(POSTGRES_URL) $(BENCH_ARGS)

@@ -782,8 +782,8 @@ def scratch_copy(url: str, name: str, *, postgres_url: str = DEFAULT_POSTGRES_UR
         drop_postgres_database(postgres_url, name)
 
 
-def sqlite_path(size: int) -> Path:
-    return DATA / f"ops_bench_{size}.sqlite3"
+def sqlite_path(key: str | int) -> Path:
+    return DATA / f"ops_bench_{key}.sqlite3"
 
 
 def remove_sqlite(path: Path) -> None:
@@ -795,18 +795,21 @@ def ensure(
     backend: str,
     size: int,
     *,
+    providers: int = Shape.providers,
     postgres_url: str = DEFAULT_POSTGRES_URL,
     rebuild: bool = False,
     log=print,
 ) -> tuple[str, dict]:
-    """The cached dataset of this size (built if missing, stale or `rebuild`): its database URL
-    and info."""
+    """The cached dataset of this size and number of providers (built if missing, stale or
+    `rebuild`): its database URL and info."""
     DATA.mkdir(exist_ok=True)
-    info_path = DATA / f"{backend}-{size}.json"
-    name = f"ops_bench_{size}"
+    # The usual shape keeps its plain name; another number of providers is named by it.
+    key = str(size) if providers == Shape.providers else f"{size}_p{providers}"
+    info_path = DATA / f"{backend}-{key}.json"
+    name = f"ops_bench_{key}"
     if backend == "sqlite":
-        url = f"sqlite:///{sqlite_path(size)}"
-        exists = sqlite_path(size).exists()
+        url = f"sqlite:///{sqlite_path(key)}"
+        exists = sqlite_path(key).exists()
     else:
         url = postgres_database_url(postgres_url, name)
         exists = postgres_database_exists(postgres_url, name)
@@ -819,14 +822,14 @@ def ensure(
         and info.get("revision") == _head_revision(app)
     )
     if fresh and not rebuild:
-        log(f"{backend} {size:,} bookings: cached ({info['seconds']['total']} s to build)")
+        log(f"{backend} {size:,} bookings, {providers:,} providers: cached")
         return url, info
-    log(f"{backend} {size:,} bookings: building ...")
+    log(f"{backend} {size:,} bookings, {providers:,} providers: building ...")
     if backend == "sqlite":
-        remove_sqlite(sqlite_path(size))
+        remove_sqlite(sqlite_path(key))
     else:
         create_postgres_database(postgres_url, name)
-    info = build(url, Shape(size), info_path=info_path)
+    info = build(url, Shape(size, providers=providers), info_path=info_path)
     seconds = info["seconds"]
     parts = ", ".join(f"{name} {value}" for name, value in seconds.items() if name != "total")
     log(

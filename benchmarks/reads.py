@@ -19,7 +19,7 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import requests
@@ -250,7 +250,7 @@ def run_reads(
 
 
 def compare_reads(
-    servers: dict[int, tuple[str, dict]],
+    servers: dict[Hashable, tuple[str, dict]],
     *,
     requests_per_client: int = 30,
     clients: int = 1,
@@ -258,14 +258,14 @@ def compare_reads(
     rounds: int = 5,
     reads: list[Read] = READS,
     log=print,
-) -> dict[int, dict[str, dict]]:
-    """Every read of `reads` against servers of several sizes (size -> base URL and dataset
-    info) at once, taking turns: each read's timed requests come in `rounds` rounds, each
-    round reading every size, so that a machine whose speed drifts during the run (a shared
-    one's does) weighs on every size alike and their ratio stays true. size -> name ->
-    figures."""
+) -> dict[Hashable, dict[str, dict]]:
+    """Every read of `reads` against servers of several sizes (size, or any key naming a
+    server, -> base URL and dataset info) at once, taking turns: each read's timed requests
+    come in `rounds` rounds, each round reading every size, so that a machine whose speed
+    drifts during the run (a shared one's does) weighs on every size alike and their ratio
+    stays true. size -> name -> figures."""
     readers = {size: Readers(base_url, info) for size, (base_url, info) in servers.items()}
-    results: dict[int, dict[str, dict]] = {size: {} for size in servers}
+    results: dict[Hashable, dict[str, dict]] = {size: {} for size in servers}
     per_round = max(1, requests_per_client // rounds)
     for read in reads:
         taken = {size: None for size in servers}
@@ -286,7 +286,8 @@ def compare_reads(
                     taken[size]["samples"].extend(got["samples"])
         for size in servers:
             results[size][read.name] = result = summarize(taken[size])
-            log(f"{size:>8,} " + describe(read.name, result).lstrip())
+            label = f"{size:>8,}" if isinstance(size, int) else " ".join(map(str, size))
+            log(f"{label} " + describe(read.name, result).lstrip())
     return results
 
 

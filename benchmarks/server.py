@@ -41,9 +41,13 @@ class Server:
         workers: int = 2,
         threads: int = 4,
         gevent: bool = False,
+        checkout: Path | None = None,
         **env: str,
     ):
         self.database_url = database_url
+        # Another checkout of the repository whose app to serve (an older commit, to compare
+        # with): its ops_portal comes first on the path, this benchmark's wsgi module after.
+        self.checkout = checkout
         self.workers, self.threads, self.gevent = workers, threads, gevent
         self.env = env
         self.folder = Path(tempfile.mkdtemp(prefix="ops-bench-server-"))
@@ -83,7 +87,7 @@ class Server:
             command += ["--log-level", "warning"]
             self.process = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=self.checkout or ROOT,
                 env=env,
                 pass_fds=(listener.fileno(),),
                 start_new_session=True,  # a process group of its own, for stop() to end whole

@@ -20,7 +20,7 @@ from itertools import pairwise
 import pytest
 import sqlalchemy as sa
 
-from benchmarks import dataset, dispatch_sim, live, reads, throughput
+from benchmarks import dataset, dispatch_sim, live, provider_list, reads, throughput
 from benchmarks.server import Server
 from ops_portal.domain.lifecycle import ACTIVE, LIFECYCLE, Action, Relation, Role, Status
 from ops_portal.extensions import db
@@ -233,6 +233,42 @@ def test_the_reads_run_against_a_real_server(tiny):
         assert list(by_name) == [read.name for read in reads.READS[:3]]
         for name, result in by_name.items():
             assert result["status"] == "ok" and result["requests"] == 2, (name, result)
+
+
+@pytest.mark.server
+def test_the_provider_list_is_read_from_todays_app_and_the_app_before_the_scale_work(tiny):
+    url, info = tiny
+    before = provider_list.export(provider_list.BASELINE)
+    with (
+        Server(url, workers=1, threads=2) as today,
+        Server(url, workers=1, threads=2, checkout=before) as baseline,
+    ):
+        measured = reads.compare_reads(
+            {("today", 1): (today.base_url, info), ("baseline", 1): (baseline.base_url, info)},
+            requests_per_client=2,
+            rounds=1,
+            warmup=1,
+            reads=[provider_list.LIST],
+            log=lambda line: None,
+        )
+    now, then = (measured[(app, 1)][provider_list.LIST.name] for app in ("today", "baseline"))
+    assert now["status"] == then["status"] == "ok", (now, then)
+    # The older app answers each provider without the fields duty brought (on_duty, busy_with).
+    assert then["bytes"] < now["bytes"]
+
+
+def test_todays_multiple_of_the_seed_scales_the_baselines_by_the_lists_speed(capsys):
+    def read(p50_ms):
+        return {"p50_ms": p50_ms, "p95_ms": p50_ms, "bytes": 1024, "statements": 3}
+
+    figures = {
+        "today": {1_000: read(16.0), 5_000: read(40.0), 9_000: read(70.0)},
+        "baseline": {1_000: read(10.0), 5_000: read(50.0)},
+    }
+    args = provider_list.parse(["--providers", "1000,5000,9000"])
+    assert provider_list.summarize(args, figures) == {"1000": 20.0, "5000": 50.0}
+    printed = capsys.readouterr().out
+    assert "PASS  1,000 providers: 20x" in printed and "9,000 providers: no baseline" in printed
 
 
 # ---------------------------------------------------------------------------------- dispatch sim
