@@ -38,7 +38,7 @@ $(VENV)/.installed: requirements.lock
 	touch $@
 
 demo-reset: install
-	$(FLASK) demo --reset
+	$(FLASK) demo --reset --url http://$(HOST):$(PORT)/
 
 # ruff: the style check CI runs before the suite (`make format` rewrites what it would refuse).
 lint: install

@@ -8,6 +8,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -134,6 +135,12 @@ def demo_command(reset, url, as_json):
         demo.reset()
     if not demo.has_data():
         demo.load()
+        if reset:
+            click.echo(
+                f"The demo was rebuilt for today, {date.today():%a %d %b %Y}: every earlier row "
+                "is gone.",
+                err=True,
+            )
     elif demo.loaded_on() is None:
         raise click.ClickException(
             "the database has data that is not the demo's; --reset rebuilds the demo (all data "
@@ -151,7 +158,7 @@ def demo_command(reset, url, as_json):
                 line["password"] = demo.DEMO_PASSWORD
             _emit(line)
     else:
-        _print_demo_logins(url.rstrip("/") + "/login")
+        _print_demo_logins(_address_to_open(url).rstrip("/") + "/login")
     loaded_on = demo.loaded_on()
     if loaded_on < date.today():
         click.echo(
@@ -160,6 +167,16 @@ def demo_command(reset, url, as_json):
             "for today.",
             err=True,
         )
+
+
+def _address_to_open(url: str) -> str:
+    """A server listening on every interface (0.0.0.0, ::) is opened through this machine's own
+    address: a browser cannot open 0.0.0.0 everywhere."""
+    parts = urlsplit(url)
+    if parts.hostname in ("0.0.0.0", "::"):
+        port = f":{parts.port}" if parts.port else ""
+        parts = parts._replace(netloc=f"127.0.0.1{port}")
+    return urlunsplit(parts)
 
 
 DEMO_ROLE_WORDS = {

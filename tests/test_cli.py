@@ -4,7 +4,7 @@ the test database (SQLite and PostgreSQL): users create / import / token, and de
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -436,6 +436,9 @@ def test_demo_prints_where_to_go_and_who_is_who_as_a_table(cli):
     for email, row in rows.items():
         assert row[-1] == demo.demo_token(email)
     assert "{" not in printed  # a table, not JSON lines
+    # Served on every interface (make run HOST=0.0.0.0): opened through this machine's address.
+    everywhere = cli("demo", "--url", "http://0.0.0.0:8080/").stdout
+    assert "Open http://127.0.0.1:8080/login" in everywhere
 
 
 def test_an_old_demo_says_how_to_load_it_afresh(cli):
@@ -462,7 +465,10 @@ def test_demo_reset_rebuilds_the_demo_from_scratch(cli, client):
     users, booking_count, events = count(User), count(Booking), count(BookingEvent)
     cli("users", "create", "extra@example.com", "--name", "Extra", "--role", "CUSTOMER")
 
-    second = json_lines(cli("demo", "--reset", "--json"))
+    rebuilt = cli("demo", "--reset", "--json")
+    second = json_lines(rebuilt)
+    assert f"rebuilt for today, {date.today():%a %d %b %Y}" in rebuilt.stderr
+    assert "rebuilt" not in cli("demo").output  # a run that keeps the demo says nothing of it
     assert accounts.user_by_email("extra@example.com") is None
     assert (count(User), count(Booking), count(BookingEvent)) == (users, booking_count, events)
     assert_demo_data(second)

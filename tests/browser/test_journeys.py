@@ -50,7 +50,9 @@ def book_through_form(journey, page, service: str = "Leaking tap") -> int:
 def assert_touch_targets(page, controls) -> None:
     """Every visible control in `controls` is at least MIN_TOUCH_TARGET px high (not those inside
     a closed <details>, which have boxes but are not shown). Measured in one
-    pass over the live DOM, so a redraw of the queue cannot detach a control mid-measurement."""
+    pass over the live DOM, so a redraw of the queue cannot detach a control mid-measurement,
+    once the page has its stylesheet (without it a button is a bare 21 px)."""
+    controls.page.wait_for_load_state("load")
     sizes = controls.evaluate_all(
         """elements => elements
             .filter(e => e.checkVisibility())

@@ -295,7 +295,7 @@ def test_eligible_providers_are_active_available_and_have_not_rejected_the_booki
 # ------------------------------------------------------------------------------------ reads
 
 
-def test_provider_queue_shows_the_job_in_progress_first_then_the_oldest(cast):
+def test_provider_queue_shows_the_job_in_progress_first_then_windowless_ones_as_they_came(cast):
     booking_in(cast, Status.COMPLETED)  # finished work is not in the queue
     first = booking_in(cast, Status.PENDING)
     second = booking_in(cast, Status.PENDING)

@@ -355,6 +355,9 @@ class Journey:
         """Save the page at phone and desktop size, ending at the page's own size, and check
         it with axe-core at each; first, check that it fits a 320 px wide screen."""
         self.shots += 1
+        # Measured, drawn and checked with the stylesheet in: the HTML is parsed (and a
+        # locator satisfied) before the page has finished loading it.
+        page.wait_for_load_state("load")
         own = page.viewport_size
         page.set_viewport_size(NARROWEST)
         width = page.evaluate("() => document.documentElement.scrollWidth")
