@@ -214,31 +214,34 @@ def see_event(event: EventRecord, viewer: Actor) -> SeenEvent:
     """The one rule for what a viewer is shown of an event (the timeline and the API's events
     both come from here)."""
     audience = audience_of(viewer)
+    shown = EVENT_FIELDS[audience]
     own = viewer.user_id is not None and event.actor_id == viewer.user_id
+    dispatch = audience is Audience.DISPATCH
     everything = {
         "id": event.id,
         "booking_id": event.booking_id,
         "created_at": event.created_at,
         "summary": LIFECYCLE[event.action].customer_words,
-        "reason": event.reason,
+        "reason": event.reason if dispatch or own else None,
         "to_status": event.to_status,
-        "by": event.actor.name if event.actor else "automation",
-        "provider_id": event.provider_id,
+        "provider_id": event.provider_id
+        if dispatch or event.provider_id == viewer.user_id
+        else None,
         "action": event.action,
         "from_status": event.from_status,
         "actor_role": event.actor_role,
         "actor_id": event.actor_id,
-        "provider_name": event.provider.name if event.provider else None,
         "forced": event.forced,
         "source": event.source,
     }
-    if audience is not Audience.DISPATCH:
-        if not own:
-            everything["reason"] = None
-        if event.provider_id != viewer.user_id:
-            everything["provider_id"] = None
+    # Names are read from the people only where this audience is shown them: an event whose
+    # people are not loaded (a new booking's first) costs no query for the others.
+    if dispatch:
+        everything["by"] = event.actor.name if event.actor else "automation"
+    else:
         everything["by"] = "you" if own else _BY_FOR_PROVIDER[event.actor_role]
-    shown = EVENT_FIELDS[audience]
+    if "provider_name" in shown:
+        everything["provider_name"] = event.provider.name if event.provider else None
     return SeenEvent(audience, **{k: v for k, v in everything.items() if k in shown})
 
 

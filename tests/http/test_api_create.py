@@ -14,6 +14,7 @@ from tests.support.api import (
     assert_error,
 )
 from tests.support.builders import assert_event_chain, count_bookings
+from tests.support.queries import counted_statements
 
 
 def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
@@ -54,6 +55,19 @@ def test_a_customer_creates_a_booking_and_gets_201_with_its_location(api, cast):
     again = api.get(response.headers["Location"], as_="owner")
     assert again.status_code == 200
     assert again.get_json() == data
+
+
+def test_a_new_bookings_answer_reads_nothing_after_writing_it(api, cast):
+    """The answer is the booking as written: its first event is shown to the customer in
+    words that need no person's name, so no one is read back (a statement a lifecycle
+    request used to spend)."""
+    with counted_statements() as statements:
+        response = api.post("/api/bookings/", as_="owner", json={"service": "Leaking tap"})
+    assert response.status_code == 201
+    writes = [i for i, s in enumerate(statements) if s.lstrip().upper().startswith("INSERT")]
+    assert len(writes) == 2, statements  # the booking and its event
+    after = [s for s in statements[writes[-1] + 1 :] if s.lstrip().upper().startswith("SELECT")]
+    assert after == [], after
 
 
 def test_a_booking_created_with_an_empty_body_takes_the_customers_name(api, cast):
