@@ -153,9 +153,11 @@ def live_server(app, server) -> LiveServer:
 
 # ------------------------------------------------------------------------------ the pages
 
-# Each role's pages are the blueprint of its name. The provider comes last: they accept the
-# booking the pages are drawn for, and the others' action forms need it ASSIGNED.
+# Each role's pages are the blueprint of its name, and the pages every role has (their own
+# account). The provider comes last: they accept the booking the pages are drawn for, and the
+# others' action forms need it ASSIGNED.
 ROLES = ("admin", "customer", "provider")
+EVERY_ROLE_BLUEPRINTS = ("account",)
 PERSON_FOR_ROLE = {"admin": "admin", "provider": "provider", "customer": "owner"}
 # The other arguments of the role pages: an action whose form the role opens on the booking
 # (which is ASSIGNED to the provider), and a lane of the board.
@@ -167,8 +169,8 @@ PAGE_ARGUMENTS = {
 
 
 def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
-    """Every GET page of each role blueprint, id-taking ones filled with a real booking id (and
-    its provider's id)."""
+    """Every GET page of each role blueprint and of the blueprints every role has, id-taking
+    ones filled with a real booking id (and its provider's id)."""
     from ops_portal.models import Booking
 
     with app.app_context():
@@ -181,18 +183,19 @@ def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
         # auth's pages (the login page is visited anonymously, "/" only redirects), and CSV
         # downloads (files, which a browser saves rather than shows).
         blueprint = rule.endpoint.partition(".")[0]
-        if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
+        owners = ROLES if blueprint in EVERY_ROLE_BLUEPRINTS else (blueprint,)
+        if "GET" not in rule.methods or owners[0] not in ROLES or rule.rule.startswith("/api/"):
             continue
         if rule.rule.endswith(".csv"):
             continue
         values = {
             "booking_id": booking_id,
             "provider_id": provider_id,
-            **PAGE_ARGUMENTS[blueprint],
+            **PAGE_ARGUMENTS.get(blueprint, {}),
         }
-        pages[blueprint].append(
-            urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
-        )
+        url = urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+        for role in owners:
+            pages[role].append(url)
     assert all(pages.values()), pages
     return pages
 
