@@ -14,6 +14,7 @@ from ops_portal.extensions import db
 from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
 from ops_portal.services import accounts, demo, skills
 from tests.support.builders import assert_event_chain, booking_in, event_values
+from tests.support.people import README, readme_demo_people
 
 
 @pytest.fixture
@@ -479,21 +480,17 @@ def test_demo_reset_rebuilds_the_demo_from_scratch(cli, client):
 
 def test_the_readme_names_the_demo_people_by_what_they_do():
     """The README's table of who to log in as agrees with the demo's accounts."""
-    from pathlib import Path
-
     from ops_portal.cli import DEMO_ROLE_WORDS
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     roles = {email: DEMO_ROLE_WORDS[role] for email, _, role in demo.DEMO_ACCOUNTS}
-    rows = [line.split("|")[1:3] for line in readme.splitlines() if line.startswith("| ")]
-    named = {cells[1].split("`")[1]: cells[0].strip() for cells in rows if "@" in cells[1]}
+    named = readme_demo_people()
     assert named == {
-        "admin@example.com": "dispatcher",
-        "pat@example.com": "provider",
-        "alice@example.com": "customer",
+        "dispatcher": "admin@example.com",
+        "provider": "pat@example.com",
+        "customer": "alice@example.com",
     }
-    assert all(roles[email] == word for email, word in named.items())
-    assert f"password is `{demo.DEMO_PASSWORD}`" in readme
+    assert all(roles[email] == word for word, email in named.items())
+    assert f"password is `{demo.DEMO_PASSWORD}`" in README.read_text()
 
 
 # ------------------------------------------------------------------------------ dispatch

@@ -153,9 +153,11 @@ def live_server(app, server) -> LiveServer:
 
 # ------------------------------------------------------------------------------ the pages
 
-# Each role's pages are the blueprint of its name. The provider comes last: they accept the
-# booking the pages are drawn for, and the others' action forms need it ASSIGNED.
+# Each role's pages are the blueprint of its name, and the pages every role has (their own
+# account). The provider comes last: they accept the booking the pages are drawn for, and the
+# others' action forms need it ASSIGNED.
 ROLES = ("admin", "customer", "provider")
+EVERY_ROLE_BLUEPRINTS = ("account",)
 PERSON_FOR_ROLE = {"admin": "admin", "provider": "provider", "customer": "owner"}
 # The other arguments of the role pages: an action whose form the role opens on the booking
 # (which is ASSIGNED to the provider), and a lane of the board.
@@ -167,8 +169,8 @@ PAGE_ARGUMENTS = {
 
 
 def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
-    """Every GET page of each role blueprint, id-taking ones filled with a real booking id (and
-    its provider's id)."""
+    """Every GET page of each role blueprint and of the blueprints every role has, id-taking
+    ones filled with a real booking id (and its provider's id)."""
     from ops_portal.models import Booking
 
     with app.app_context():
@@ -181,18 +183,19 @@ def role_page_urls(app, booking_id: int) -> dict[str, list[str]]:
         # auth's pages (the login page is visited anonymously, "/" only redirects), and CSV
         # downloads (files, which a browser saves rather than shows).
         blueprint = rule.endpoint.partition(".")[0]
-        if "GET" not in rule.methods or blueprint not in ROLES or rule.rule.startswith("/api/"):
+        owners = ROLES if blueprint in EVERY_ROLE_BLUEPRINTS else (blueprint,)
+        if "GET" not in rule.methods or owners[0] not in ROLES or rule.rule.startswith("/api/"):
             continue
         if rule.rule.endswith(".csv"):
             continue
         values = {
             "booking_id": booking_id,
             "provider_id": provider_id,
-            **PAGE_ARGUMENTS[blueprint],
+            **PAGE_ARGUMENTS.get(blueprint, {}),
         }
-        pages[blueprint].append(
-            urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
-        )
+        url = urls.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+        for role in owners:
+            pages[role].append(url)
     assert all(pages.values()), pages
     return pages
 
@@ -209,7 +212,7 @@ def page_name(url: str) -> str:
 class AxeSweep:
     """Every page state a journey checked with axe-core, at each size, and what it found."""
 
-    checked: Counter = field(default_factory=Counter)  # (page, state) -> sizes checked
+    checked: Counter = field(default_factory=Counter)  # (page, state) -> checks (a size each)
     violations: list[str] = field(default_factory=list)
 
     def check(self, page, state: str, size_name: str) -> None:
@@ -263,23 +266,63 @@ class AxeSweep:
         self.checked.update(other.checked)
         self.violations.extend(other.violations)
 
-    def summary(self) -> str:
-        pages = {where for where, _ in self.checked}
-        runs = sum(self.checked.values())
-        return (
-            f"axe-core {AXE.name.removeprefix('axe-core-').removesuffix('.min.js')} "
-            f"({', '.join(AXE_TAGS)}): {len(pages)} pages in {len(self.checked)} page states "
-            f"× {len(SIZES)} sizes = {runs} checks, {len(self.violations)} violations"
-        )
+    def as_data(self) -> dict:
+        """As a pytest-xdist worker hands it to the controller (plain lists and strings)."""
+        checked = [[where, state, runs] for (where, state), runs in self.checked.items()]
+        return {"checked": checked, "violations": self.violations}
+
+    @classmethod
+    def from_data(cls, data: dict) -> AxeSweep:
+        checked = Counter({(where, state): runs for where, state, runs in data["checked"]})
+        return cls(checked, list(data["violations"]))
 
 
-# The whole session's checks, summed over its journeys for the closing summary.
-SESSION_SWEEP = AxeSweep()
+DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def axe_summary(sweeps: dict[str, AxeSweep]) -> str:
+    """One line for the sweeps of each database (backend name -> sweep): the distinct pages and
+    (page, state) pairs checked, and how many checks ran on each database."""
+    checked = [key for sweep in sweeps.values() for key in sweep.checked]
+    runs = [
+        f"{sum(sweeps[backend].checked.values())} on {name}"
+        for backend, name in DATABASE_NAMES.items()
+        if backend in sweeps
+    ]
+    again = any(n > len(SIZES) for sweep in sweeps.values() for n in sweep.checked.values())
+    violations = sum(len(sweep.violations) for sweep in sweeps.values())
+    return (
+        f"axe-core {AXE.name.removeprefix('axe-core-').removesuffix('.min.js')} "
+        f"({', '.join(AXE_TAGS)}): {len({where for where, _ in checked})} pages, "
+        f"{len(set(checked))} page states, each at {' and '.join(SIZES)} size: "
+        f"{' and '.join(runs).replace(' on ', ' checks on ', 1)}"
+        f"{' (a state more than one journey reaches is checked in each)' if again else ''}, "
+        f"{violations} violations"
+    )
+
+
+# The whole session's checks on each database, summed over its journeys (and, under
+# pytest-xdist, over its workers) for the closing summary.
+SESSION_SWEEPS: dict[str, AxeSweep] = {}
+
+
+def pytest_sessionfinish(session):
+    """On a pytest-xdist worker: hand the worker's checks to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        sweeps = {backend: sweep.as_data() for backend, sweep in SESSION_SWEEPS.items()}
+        session.config.workeroutput["axe_sweeps"] = sweeps
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """On the pytest-xdist controller: add up the checks of a worker that has finished."""
+    for backend, data in getattr(node, "workeroutput", {}).get("axe_sweeps", {}).items():
+        SESSION_SWEEPS.setdefault(backend, AxeSweep()).add(AxeSweep.from_data(data))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if SESSION_SWEEP.checked:
-        terminalreporter.write_line(SESSION_SWEEP.summary())
+    if SESSION_SWEEPS:
+        terminalreporter.write_line(axe_summary(SESSION_SWEEPS))
 
 
 # ------------------------------------------------------------------------------ journeys
@@ -428,9 +471,9 @@ def journey(request, browser, live_server, database_url):
         journey.close()
     problems = list(journey.problems)
     if journey.axe is not None:
-        SESSION_SWEEP.add(journey.axe)
+        SESSION_SWEEPS.setdefault(backend, AxeSweep()).add(journey.axe)
         problems.extend(journey.axe.violations)
-        print(journey.axe.summary())
+        print(axe_summary({backend: journey.axe}))
     assert not problems, "the browser reported problems:\n" + "\n".join(problems)
 
 

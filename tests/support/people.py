@@ -1,11 +1,13 @@
 """The people of the tests, in one table: the service and API tests' `cast` (actors with API
 tokens), the page tests' `people` (the same people with passwords, tests.support.pages) and the
-browser tests' accounts (both) are all made from PEOPLE."""
+browser tests' accounts (both) are all made from PEOPLE. Also the people a newcomer is told to
+log in as: the README's table of the demo's accounts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +88,15 @@ def create_cast(*, password: str | None = None, with_tokens: bool = True) -> Cas
 def cast(app) -> Cast:
     """Everyone in PEOPLE, with API tokens."""
     return create_cast()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_demo_people() -> dict[str, str]:
+    """The README's table of who to log in as in the demo: what each does ("dispatcher") ->
+    the email it names for them."""
+    rows = [
+        line.split("|")[1:3] for line in README.read_text().splitlines() if line.startswith("| ")
+    ]
+    return {cells[0].strip(): cells[1].split("`")[1] for cells in rows if "@" in cells[1]}
