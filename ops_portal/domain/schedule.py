@@ -62,10 +62,13 @@ def is_late(status: Status, window_start, window_end, now: datetime) -> bool:
 
 
 def waited(since: datetime, now: datetime) -> str:
-    """How long something has waited, as a person says it: "2 min", "3 h", "4 days"."""
+    """How long something has waited, as a person says it: "under a minute", "2 min", "3 h",
+    "4 days" (never more than it has: a booking made seconds ago has not waited a minute)."""
     seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return "under a minute"
     if seconds < 3600:
-        return f"{max(1, seconds // 60)} min"
+        return f"{seconds // 60} min"
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"

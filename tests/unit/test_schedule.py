@@ -52,7 +52,9 @@ def test_a_booking_is_late_once_its_window_begins_unstarted_or_ends_unfinished(s
 
 def test_a_wait_reads_in_minutes_hours_then_days():
     since = START
-    assert waited(since, since) == "1 min"
+    assert waited(since, since) == "under a minute"
+    assert waited(since, since + timedelta(seconds=59)) == "under a minute"
+    assert waited(since, since + timedelta(seconds=60)) == "1 min"
     assert waited(since, since + timedelta(minutes=42)) == "42 min"
     assert waited(since, since + timedelta(hours=3, minutes=59)) == "3 h"
     assert waited(since, since + timedelta(days=5)) == "5 days"
