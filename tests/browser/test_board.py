@@ -1,13 +1,18 @@
-"""A dispatcher working the board at a desktop in real Chromium: compact cards, a confirmation
-and the focus after an action, a booking's page that agrees with its card, and a redraw that
+"""A dispatcher working the board at a desktop in real Chromium: compact cards, a lane's full
+list a page at a time, the search by customer, address and service, a confirmation and the
+focus after an action, a booking's page that agrees with its card, and a redraw that
 keeps an open timeline and a half-typed reason; the customer's list redraws itself too."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ops_portal.domain.lifecycle import Actor, Role
+from ops_portal.extensions import db
+from ops_portal.services import bookings
 from tests.support.browser import DESKTOP, choose_provider, poll_handled, start_poll
 
 try:
@@ -16,6 +21,16 @@ except ImportError:  # the `browser` fixture skips these tests (or fails them wh
     expect = None
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+SERVICES = ("Leaking tap", "Blocked drain", "Boiler service")
+
+
+def card_ids(page) -> list[int]:
+    """The bookings the page's cards show, in the page's order."""
+    return [
+        int(card_id.removeprefix("booking-"))
+        for card_id in page.locator("article.card").evaluate_all("cards => cards.map(c => c.id)")
+    ]
 
 
 def cards_above_the_fold(page) -> int:
@@ -29,9 +44,34 @@ def cards_above_the_fold(page) -> int:
     )
 
 
-def test_a_dispatcher_sees_at_least_twelve_cards_above_the_fold(journey):
-    for n in range(14):
-        journey.server.booking_for(("Leaking tap", "Blocked drain", "Boiler service")[n % 3])
+def test_a_dispatcher_sees_twelve_cards_above_the_fold_reads_a_whole_lane_and_searches(journey):
+    server = journey.server
+    # 54 waiting bookings, an hour apart: more than a lane shows and more than a page of the
+    # lane's own list. The last three stand out by customer, address and service.
+    owner = Actor(Role.CUSTOMER, server.user_id("owner"))
+    first_window = datetime(2031, 5, 6, 9, tzinfo=UTC)
+    made = []
+    for n in range(54):
+        customer, service, address = owner, SERVICES[n % 3], "12 Harbour Lane, Flat 3"
+        if n == 51:
+            customer = Actor(Role.CUSTOMER, server.user_id("other_customer"))  # Oscar Other
+        elif n == 52:
+            address = "4 Mill Lane, Leeds"
+        elif n == 53:
+            service = "Plumbing"
+        start = first_window + timedelta(hours=n)
+        made.append(
+            bookings.create_booking(
+                customer,
+                service=service,
+                address=address,
+                window_start=start,
+                window_end=start + timedelta(hours=2),
+            ).id
+        )
+    db.session.remove()
+    *_, oscars, on_mill_lane, plumbing = made
+
     admin = journey.open("admin")
     journey.log_in(admin, "admin")
     expect(admin.locator(".lane-pending article.card")).to_have_count(12)
@@ -43,6 +83,36 @@ def test_a_dispatcher_sees_at_least_twelve_cards_above_the_fold(journey):
     expect(card.locator("a.action-assign")).to_be_visible()
     expect(card.locator("dt").first).to_have_text("When")
     journey.shot(admin, "admin-board-compact")
+
+    # The lane leads to all of its cards, the soonest window first, a page at a time.
+    admin.get_by_role("link", name="All 54 waiting for a provider →").click()
+    expect(admin).to_have_url(re.compile(r"/admin/lanes/pending$"))
+    expect(admin.locator(".list-count")).to_have_text("54 bookings")
+    expect(admin.locator("article.card")).to_have_count(50)
+    assert card_ids(admin) == made[:50]
+    expect(admin.locator("nav.pagination a")).to_have_text(["Later →", "Latest"])
+    admin.get_by_role("link", name="Later →").click()
+    expect(admin.locator("article.card")).to_have_count(4)
+    assert card_ids(admin) == made[50:]
+    expect(admin.locator("nav.pagination a")).to_have_text(["Oldest", "← Earlier"])
+    journey.shot(admin, "admin-lane-last-page")
+
+    # The board's search finds a booking by its customer, its address or its service, though
+    # none of them is among the cards the lane shows.
+    admin.get_by_role("link", name="Board", exact=True).click()
+    search = admin.get_by_role("searchbox", name="Search")
+    for typed, found, in_url in (
+        ("Oscar", oscars, "q=Oscar"),
+        ("Mill Lane", on_mill_lane, "q=Mill+Lane"),
+        ("plumbing", plumbing, "q=plumbing"),
+    ):
+        search.fill(typed)
+        admin.get_by_role("button", name="Filter").click()
+        expect(admin).to_have_url(re.compile(rf"/admin/\?{re.escape(in_url)}&"))
+        expect(admin.locator(f"#booking-{found}")).to_be_visible()
+        expect(admin.locator("article.card")).to_have_count(1)
+        expect(search).to_have_value(typed)
+    journey.shot(admin, "admin-board-searched")
 
 
 def test_an_action_on_the_board_is_confirmed_and_keeps_the_focus_on_its_card(journey):

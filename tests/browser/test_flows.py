@@ -1,15 +1,21 @@
 """A provider on a phone and a customer, in real headless Chromium: the provider's new job asks
-them to act, Complete asks to confirm, each job has a page and finished ones a history, the
-address opens a maps app and the customer's phone is a tap-to-call link; a customer whose
-booking failed is told what happens next and requests it again from a prefilled form, and
-cancels another with a reason."""
+them to act, a job whose window has begun is flagged late in their queue, an open timeline
+survives the queue's redraw, Complete asks to confirm, each job has a page and finished ones a
+history, the address opens a maps app and the customer's phone is a tap-to-call link; a
+customer whose booking failed is told what happens next and requests it again from a prefilled
+form, and cancels another with a reason."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote_plus
 
 import pytest
+
+from ops_portal.domain.lifecycle import Actor, Role
+from ops_portal.extensions import db
+from ops_portal.services import bookings
+from tests.support.browser import poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -52,6 +58,36 @@ def test_a_provider_on_a_phone_works_a_job_through_to_its_history(journey):
     expect(job).to_have_attribute("data-status", "IN_PROGRESS")
     expect(job.get_by_test_id("status")).to_have_text("In progress")
 
+    # While they read the job's timeline, a dispatcher gives them, busy as they are, a job
+    # whose window began an hour ago: the queue's redraw (sent now rather than waited for)
+    # shows it next, flagged late, and leaves the timeline open.
+    job.locator("details.card-timeline summary").tap()
+    expect(job.locator(".timeline")).to_contain_text("Job started")
+    begun = datetime.now(UTC) - timedelta(hours=1)
+    late = bookings.create_booking(
+        Actor(Role.CUSTOMER, server.user_id("owner")),
+        service="Blocked drain",
+        address="9 Mill Lane, Leeds",
+        window_start=begun,
+        window_end=begun + timedelta(hours=2),
+        now=begun - timedelta(days=1),
+    ).id
+    db.session.remove()
+    server.api(
+        "admin",
+        "POST",
+        f"/api/bookings/{late}/force-assign",
+        {"provider_id": server.user_id("provider"), "reason": "Nobody else free"},
+    )
+    start_poll(phone, "#queue")
+    poll_handled(phone)
+    up_next = phone.locator(f".card-list #booking-{late}")
+    expect(up_next.get_by_test_id("late")).to_have_text("Late")
+    expect(job.get_by_test_id("late")).to_have_count(0)  # in progress, and due any time
+    expect(job.locator("details.card-timeline")).to_have_attribute("open", "")
+    expect(job.locator(".timeline")).to_be_visible()
+    journey.shot(phone, "provider-late-job-up-next")
+
     job.locator("a.action-complete").tap()
     complete = job.locator("details.action-complete")
     confirm = complete.get_by_role("checkbox")
@@ -61,7 +97,10 @@ def test_a_provider_on_a_phone_works_a_job_through_to_its_history(journey):
     journey.shot(phone, "provider-complete-confirmation")
     confirm.check()
     complete.get_by_role("button", name="Complete").tap()
-    expect(phone.get_by_role("heading", name="Nothing assigned to you right now")).to_be_visible()
+    # The late job is theirs to do now, still flagged.
+    current = phone.locator(f".current-job #booking-{late}")
+    expect(current.get_by_test_id("status")).to_have_text("New job — accept or reject")
+    expect(current.get_by_test_id("late")).to_have_text("Late")
 
     phone.get_by_role("link", name="Jobs I finished").tap()
     expect(phone.get_by_role("heading", name="Jobs I finished")).to_be_visible()

@@ -424,10 +424,13 @@ class Journey:
 
     @staticmethod
     def widest_elements(page) -> str:
-        """The elements that reach past the right edge, innermost first, for the message."""
+        """The elements that reach past the right edge, innermost first, for the message. The
+        edge is the screen's (the root's client width): on a phone's viewport the window itself
+        widens to the widest content, so window.innerWidth would find nothing past it."""
         return page.evaluate(
             """() => [...document.querySelectorAll("body *")]
-                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .filter(e => e.getBoundingClientRect().right
+                             > document.documentElement.clientWidth + 0.5)
                 .reverse().slice(0, 4)
                 .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
                      + (e.classList.length ? "." + [...e.classList].join(".") : ""))
