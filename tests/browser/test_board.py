@@ -13,7 +13,13 @@ import pytest
 from ops_portal.domain.lifecycle import Actor, Role
 from ops_portal.extensions import db
 from ops_portal.services import bookings
-from tests.support.browser import DESKTOP, choose_provider, poll_handled, start_poll
+from tests.support.browser import (
+    DESKTOP,
+    assert_keyboard_focus_stays_clear_of,
+    choose_provider,
+    poll_handled,
+    start_poll,
+)
 
 try:
     from playwright.sync_api import expect
@@ -132,6 +138,7 @@ def test_an_action_on_the_board_is_confirmed_and_keeps_the_focus_on_its_card(jou
     expect(moved).to_be_focused()
     expect(moved).to_have_class(re.compile(r"\bcard-compact\b"))  # drawn as the board draws it
     journey.shot(admin, "admin-assigned-confirmed")
+    assert_keyboard_focus_stays_clear_of(confirmation)
 
     # On the booking's page the heading follows the card, and nothing is swapped into regions
     # the page does not have (the journey fails on any console error).

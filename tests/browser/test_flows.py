@@ -15,7 +15,7 @@ import pytest
 from ops_portal.domain.lifecycle import Actor, Role
 from ops_portal.extensions import db
 from ops_portal.services import bookings
-from tests.support.browser import poll_handled, start_poll
+from tests.support.browser import assert_keyboard_focus_stays_clear_of, poll_handled, start_poll
 
 try:
     from playwright.sync_api import expect
@@ -57,6 +57,11 @@ def test_a_provider_on_a_phone_works_a_job_through_to_its_history(journey):
     job.get_by_role("button", name="Accept").tap()
     expect(job).to_have_attribute("data-status", "IN_PROGRESS")
     expect(job.get_by_test_id("status")).to_have_text("In progress")
+    # The note saying so sits at the foot of the phone's screen; the keyboard never hides
+    # behind it.
+    confirmation = phone.locator("#confirmation")
+    expect(confirmation).to_contain_text("accepted")
+    assert_keyboard_focus_stays_clear_of(confirmation)
 
     # While they read the job's timeline, a dispatcher gives them, busy as they are, a job
     # whose window began an hour ago: the queue's redraw (sent now rather than waited for)

@@ -524,6 +524,27 @@ def poll_handled(page, *, clock_paused: bool = False) -> None:
     expect(body).to_have_attribute("data-poll", "handled")
 
 
+def assert_keyboard_focus_stays_clear_of(note, presses: int = 30) -> None:
+    """Tabbing on from the acted card while the note (fixed at the foot of the screen) shows:
+    no control the focus reaches is drawn under it (WCAG 2.2, focus not obscured)."""
+    page = note.page
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        under = note.evaluate(
+            """note => {
+                if (!note.textContent) return null;  // gone: nothing can be under it
+                // past the page's last control the focus leaves for the browser's own
+                if (document.activeElement === document.body) return null;
+                const n = note.getBoundingClientRect();
+                const f = document.activeElement.getBoundingClientRect();
+                const overlaps = f.bottom > n.top && f.top < n.bottom
+                    && f.right > n.left && f.left < n.right;
+                return overlaps ? document.activeElement.outerHTML.slice(0, 100) : null;
+            }"""
+        )
+        assert under is None, f"focused under the confirmation: {under}"
+
+
 def pause_clock(page) -> None:
     """Stop the page's clock where it is (installed with page.clock.install() before the page
     loaded): the page's own timers, its polls among them, fire only when the test moves the
