@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import dataset, reads
+from .__main__ import git as run_git
+from .__main__ import machine
 from .server import Server
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,6 +66,7 @@ def main(argv=None) -> None:
         )
         for count in args.providers
     }
+    the_machine = machine(args)  # its load average before the run
     baseline = None if args.baseline == "none" else export(args.baseline)
     print(f"\nThe provider list, {BOOKINGS:,} bookings, by number of providers:")
     apps = {"today": None, **({"baseline": baseline} if baseline else {})}
@@ -83,10 +86,11 @@ def main(argv=None) -> None:
     }
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**the_machine, "load_average_after": os.getloadavg()},
+        "git": run_git(),
         "db": args.db,
         "bookings": BOOKINGS,
         "baseline": args.baseline,
-        "load_average": os.getloadavg(),
         "providers": figures,
         "seed_multiple": summarize(args, figures),
     }
