@@ -7,14 +7,11 @@ form, and cancels another with a reason."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import quote_plus
 
 import pytest
 
-from ops_portal.domain.lifecycle import Actor, Role
-from ops_portal.extensions import db
-from ops_portal.services import bookings
 from tests.support.browser import assert_keyboard_focus_stays_clear_of, poll_handled, start_poll
 
 try:
@@ -68,16 +65,7 @@ def test_a_provider_on_a_phone_works_a_job_through_to_its_history(journey):
     # shows it next, flagged late, and leaves the timeline open.
     job.locator("details.card-timeline summary").tap()
     expect(job.locator(".timeline")).to_contain_text("Job started")
-    begun = datetime.now(UTC) - timedelta(hours=1)
-    late = bookings.create_booking(
-        Actor(Role.CUSTOMER, server.user_id("owner")),
-        service="Blocked drain",
-        address="9 Mill Lane, Leeds",
-        window_start=begun,
-        window_end=begun + timedelta(hours=2),
-        now=begun - timedelta(days=1),
-    ).id
-    db.session.remove()
+    late = server.late_booking("Blocked drain", "9 Mill Lane, Leeds")
     server.api(
         "admin",
         "POST",

@@ -21,6 +21,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +29,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from ops_portal.domain.lifecycle import Actor, Role
 from ops_portal.extensions import db
+from ops_portal.services import bookings
 from tests.support.people import PASSWORD, PERSON, Cast, Person, create_cast
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -133,6 +136,21 @@ class LiveServer:
                 {"provider_id": self.user_id(assign_to)},
             )
         return booking
+
+    def late_booking(self, service: str, address: str) -> int:
+        """A booking of the owner's whose window began an hour ago, requested a day before it
+        (the API refuses a window that has begun, so the service is given that earlier clock)."""
+        begun = datetime.now(UTC) - timedelta(hours=1)
+        late = bookings.create_booking(
+            Actor(Role.CUSTOMER, self.user_id("owner")),
+            service=service,
+            address=address,
+            window_start=begun,
+            window_end=begun + timedelta(hours=2),
+            now=begun - timedelta(days=1),
+        ).id
+        db.session.remove()  # nothing of the test's own session stays open beside the server
+        return late
 
 
 def people_served_by(server) -> LiveServer:
