@@ -40,6 +40,17 @@ SERVICES = [
     ("Sofa cleaning", "2 Quay Side"),
     ("Blocked drain", "56 Park Terrace"),
 ]
+# What customers tell their provider, booking by booking: seven, a number prime to the three
+# customers, so each of them gets some of every kind (and some bookings none).
+NOTES = (
+    "Side gate is open.",
+    "",
+    "Dog in the garden: friendly.",
+    "Parking on the street only.",
+    "",
+    "Ring the top bell, flat 3.",
+    "Key under the blue pot.",
+)
 # The path of actions each demo booking takes; the last status is where it ends up.
 PATHS: list[list[Action]] = [
     [],
@@ -147,7 +158,7 @@ def load(seed: int = 2026) -> None:
             address=address,
             window_start=start,
             window_end=start + timedelta(hours=2),
-            notes="Side gate is open." if index % 3 == 0 else "",
+            notes=NOTES[index % len(NOTES)],
         )
         _walk(booking.id, path, customer, admin, system, provider_ids)
 
