@@ -39,10 +39,15 @@ TARGETS = {
 }
 
 
+def counts(text: str) -> list[int]:
+    """A comma-separated list of counts ("2000,200_000"), smallest first: an option's type."""
+    return sorted(int(part.replace("_", "")) for part in text.split(","))
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--sizes", default="2000,200000", help="bookings, comma-separated")
+    parser.add_argument("--sizes", type=counts, default="2000,200000", help="bookings, a,b,...")
     parser.add_argument("--postgres-url", default=dataset.DEFAULT_POSTGRES_URL)
     parser.add_argument("--rebuild", action="store_true", help="regenerate the datasets")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per client")
@@ -54,9 +59,7 @@ def parse(argv):
     parser.add_argument("--throughput-clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20, help="throughput duration")
     parser.add_argument("--out", help="the JSON file (default benchmarks/results/<db>.json)")
-    args = parser.parse_args(argv)
-    args.sizes = sorted(int(size.replace("_", "")) for size in args.sizes.split(","))
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:

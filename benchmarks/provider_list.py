@@ -30,11 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import dataset, reads
+from .__main__ import RESULTS, counts, machine
 from .__main__ import git as run_git
-from .__main__ import machine
 from .server import Server
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BOOKINGS = 2_000
 LIST = next(read for read in reads.READS if read.name == "api providers")
 
@@ -47,15 +46,13 @@ BASELINE = "6e7f272"
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.provider_list", description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--providers", default="1000,5000", help="comma-separated")
+    parser.add_argument("--providers", type=counts, default="1000,5000", help="comma-separated")
     parser.add_argument("--postgres-url", default=dataset.DEFAULT_POSTGRES_URL)
     parser.add_argument("--rebuild", action="store_true", help="regenerate the datasets")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per size")
     parser.add_argument("--baseline", default=BASELINE, help="a commit to compare with, or none")
     parser.add_argument("--out", help="default benchmarks/results/providers_<db>.json")
-    args = parser.parse_args(argv)
-    args.providers = sorted(int(count.replace("_", "")) for count in args.providers.split(","))
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
