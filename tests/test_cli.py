@@ -14,7 +14,7 @@ from ops_portal.extensions import db
 from ops_portal.models import ApiToken, Booking, BookingEvent, Customer, Provider, User
 from ops_portal.services import accounts, demo, skills
 from tests.support.builders import assert_event_chain, booking_in, event_values
-from tests.support.people import README, readme_demo_people
+from tests.support.people import README, read_printed_demo, readme_demo_people
 
 
 @pytest.fixture
@@ -425,21 +425,21 @@ def test_demo_run_twice_without_reset_does_not_duplicate_anything(cli, client):
 
 def test_demo_prints_where_to_go_and_who_is_who_as_a_table(cli):
     printed = cli("demo", "--url", "http://127.0.0.1:5077/").stdout
-    assert "Open http://127.0.0.1:5077/login" in printed
-    assert demo.DEMO_PASSWORD in printed
-    rows = {
-        line.split()[1]: line.split() for line in printed.splitlines() if "@example.com" in line
-    }
+    shown = read_printed_demo(printed)
+    assert shown.login_url == "http://127.0.0.1:5077/login"
+    assert shown.password == demo.DEMO_PASSWORD
+    rows = shown.accounts
     assert rows["admin@example.com"][0] == "dispatcher"
     assert rows["pat@example.com"][0] == "provider"
     assert rows["alice@example.com"][0] == "customer"
     assert rows["automation@example.com"][0] == "automation"
+    assert set(rows) == {email for email, _, _ in demo.DEMO_ACCOUNTS}
     for email, row in rows.items():
         assert row[-1] == demo.demo_token(email)
     assert "{" not in printed  # a table, not JSON lines
     # Served on every interface (make run HOST=0.0.0.0): opened through this machine's address.
-    everywhere = cli("demo", "--url", "http://0.0.0.0:8080/").stdout
-    assert "Open http://127.0.0.1:8080/login" in everywhere
+    everywhere = read_printed_demo(cli("demo", "--url", "http://0.0.0.0:8080/").stdout)
+    assert everywhere.login_url == "http://127.0.0.1:8080/login"
 
 
 def test_an_old_demo_says_how_to_load_it_afresh(cli):

@@ -7,17 +7,15 @@ The dispatcher's printed API token works too."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
 
 from tests.support.browser import LiveServer
-from tests.support.people import readme_demo_people
+from tests.support.people import PrintedDemo, read_printed_demo, readme_demo_people
 from tests.support.server import REQUEST_TIMEOUT, ROOT, app_environment
 
 try:
@@ -27,8 +25,6 @@ except ImportError:  # the `browser` fixture skips these tests (or fails them wh
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-# A row of the demo's printed table: what they do, email, name, API token.
-PRINTED_ACCOUNT = re.compile(r"^ +(\S+) +(\S+@\S+) +(.+?) +(\S+)$")
 # Where each of the README's people lands after logging in: the path, the page's heading, and
 # the bookings it lists.
 LANDINGS = {
@@ -47,15 +43,6 @@ def live_server(app, server):
     return LiveServer(server.base_url, cast=None)
 
 
-@dataclass
-class PrintedDemo:
-    """What the demo command printed for a person to read."""
-
-    login_url: str
-    password: str
-    accounts: dict[str, tuple[str, str, str]]  # email -> (what they do, name, API token)
-
-
 def load_demo(database_url: str, server_url: str) -> PrintedDemo:
     """`flask --app ops_portal demo --url <server>/`, as `make run` runs it (after migrating)."""
     command = [sys.executable, "-m", "flask", "--app", "ops_portal", "demo", "--url"]
@@ -68,17 +55,7 @@ def load_demo(database_url: str, server_url: str) -> PrintedDemo:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    printed = done.stdout
-    login_url = re.search(r"^Open (\S+) and log in", printed, re.MULTILINE)
-    password = re.search(r"^Password \(.*\): (\S+)$", printed, re.MULTILINE)
-    assert login_url and password, printed
-    rows = [PRINTED_ACCOUNT.match(line) for line in printed.splitlines() if "@" in line]
-    assert rows and all(rows), printed
-    return PrintedDemo(
-        login_url.group(1),
-        password.group(1),
-        {row.group(2): (row.group(1), row.group(3), row.group(4)) for row in rows},
-    )
+    return read_printed_demo(done.stdout)
 
 
 def window_days(cards) -> list[date]:

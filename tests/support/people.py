@@ -5,6 +5,7 @@ log in as: the README's table of the demo's accounts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,31 @@ def readme_demo_people() -> dict[str, str]:
         line.split("|")[1:3] for line in README.read_text().splitlines() if line.startswith("| ")
     ]
     return {cells[0].strip(): cells[1].split("`")[1] for cells in rows if "@" in cells[1]}
+
+
+# A row of the demo's printed table: what they do, email, name, API token.
+_PRINTED_ACCOUNT = re.compile(r"^ +(\S+) +(\S+@\S+) +(.+?) +(\S+)$")
+
+
+@dataclass
+class PrintedDemo:
+    """What the demo command printed for a person to read."""
+
+    login_url: str
+    password: str
+    accounts: dict[str, tuple[str, str, str]]  # email -> (what they do, name, API token)
+
+
+def read_printed_demo(printed: str) -> PrintedDemo:
+    """The demo command's output as a person reads it: where to go, the password, and the
+    table of accounts (every line naming an email is a row of it)."""
+    login_url = re.search(r"^Open (\S+) and log in", printed, re.MULTILINE)
+    password = re.search(r"^Password \(.*\): (\S+)$", printed, re.MULTILINE)
+    assert login_url and password, printed
+    rows = [_PRINTED_ACCOUNT.match(line) for line in printed.splitlines() if "@" in line]
+    assert rows and all(rows), printed
+    return PrintedDemo(
+        login_url.group(1),
+        password.group(1),
+        {row.group(2): (row.group(1), row.group(3), row.group(4)) for row in rows},
+    )
