@@ -303,17 +303,21 @@ def axe_summary(sweeps: dict[str, AxeSweep]) -> str:
     (page, state) pairs checked, and how many checks ran on each database."""
     checked = [key for sweep in sweeps.values() for key in sweep.checked]
     runs = [
-        f"{sum(sweeps[backend].checked.values())} on {name}"
+        (sum(sweeps[backend].checked.values()), name)
         for backend, name in DATABASE_NAMES.items()
         if backend in sweeps
     ]
+    per_database = " and ".join(
+        f"{count} {'checks ' if index == 0 else ''}on {name}"
+        for index, (count, name) in enumerate(runs)
+    )
     again = any(n > len(SIZES) for sweep in sweeps.values() for n in sweep.checked.values())
     violations = sum(len(sweep.violations) for sweep in sweeps.values())
     return (
         f"axe-core {AXE.name.removeprefix('axe-core-').removesuffix('.min.js')} "
         f"({', '.join(AXE_TAGS)}): {len({where for where, _ in checked})} pages, "
         f"{len(set(checked))} page states, each at {' and '.join(SIZES)} size: "
-        f"{' and '.join(runs).replace(' on ', ' checks on ', 1)}"
+        f"{per_database}"
         f"{' (a state more than one journey reaches is checked in each)' if again else ''}, "
         f"{violations} violations"
     )
