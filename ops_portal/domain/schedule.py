@@ -62,9 +62,15 @@ def is_late(status: Status, window_start, window_end, now: datetime) -> bool:
 
 
 def waited(since: datetime, now: datetime) -> str:
-    """How long something has waited, as a person says it: "under a minute", "2 min", "3 h",
-    "4 days" (never more than it has: a booking made seconds ago has not waited a minute)."""
-    seconds = max(0, int((now - since).total_seconds()))
+    """How long something has waited since `since`, in wait_words."""
+    return wait_words(now - since)
+
+
+def wait_words(length: timedelta) -> str:
+    """A wait as a person says it: "under a minute", "2 min", "3 h", "4 days" (never more than
+    it is: a booking made seconds ago has not waited a minute). Coarser than duration_words: a
+    wait is read at a glance, and the same on a card and in the board's figures."""
+    seconds = max(0, int(length.total_seconds()))
     if seconds < 60:
         return "under a minute"
     if seconds < 3600:

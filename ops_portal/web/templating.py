@@ -22,7 +22,14 @@ from ..domain.lifecycle import (
     is_related,
     status_words,
 )
-from ..domain.schedule import duration_words, is_late, seconds_until, time_left, waited
+from ..domain.schedule import (
+    duration_words,
+    is_late,
+    seconds_until,
+    time_left,
+    wait_words,
+    waited,
+)
 from ..services.bookings import BOARD_LANES
 from ..services.bookings.rules import dial_string
 from .cards import card_messages, latest_reason, orphan_card_messages
@@ -56,6 +63,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(time_left, "time_left")
 
     app.add_template_filter(duration_words, "duration")
+    app.add_template_filter(wait_words, "wait")
 
     @app.template_filter("percent")
     def percent(share) -> str:

@@ -57,6 +57,19 @@ def test_the_board_shows_todays_dispatch_figures(people, login):
     assert 'href="/admin/reports"' in board.html
 
 
+def test_the_boards_oldest_wait_reads_as_the_waiting_card_says_it(people, login):
+    midday_zone("ada@example.com")
+    history = History(people)
+    booking = history.book(datetime.now(UTC) - timedelta(hours=3, minutes=20))
+    history.write()
+
+    board = Page(login("admin").get("/admin/"))
+
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>(.*?)</dd>", board.html))
+    assert "(oldest 3 h)" in figures["Waiting"]
+    assert 'data-testid="waiting">waiting 3 h<' in board.card(booking)
+
+
 def test_the_board_with_no_dispatch_today_says_so_with_dashes(people, login):
     board = Page(login("admin").get("/admin/"))
     assert "<dt>Median to accept</dt><dd>—</dd>" in board.html
